@@ -1,0 +1,105 @@
+"""Demo data (only into an empty database, never in production). The README lists these
+accounts; the TOTP secrets are public demo values."""
+
+from __future__ import annotations
+
+import datetime
+
+from flask import current_app
+
+from app import security as s
+from app.extensions import db
+from app.models.identity import AppUser as User
+from app.models.org import SECTOR_CODES, Authority, Enterprise, Region, Sector, region_prefix
+
+REGIONS = [
+    ("440000", "广东省"), ("440100", "广州市"), ("440106", "天河区"), ("440111", "白云区"),
+    ("440300", "深圳市"), ("440304", "福田区"), ("440305", "南山区"), ("110000", "北京市"),
+    ("110105", "朝阳区"), ("310000", "上海市"), ("310115", "浦东新区"),
+]
+
+AUTHORITIES = [
+    # key, name, region, sectors
+    ("gd_transport", "广东省交通运输厅", "440000", ["rental"]),
+    ("gz_commerce", "广州市商务局", "440100", ["usedcar"]),
+    ("gd_audit", "广东省政务服务数据审计办公室", "440000", ["rental", "usedcar"]),
+]
+
+ENTERPRISES = [
+    # key, name, uscc, region, sectors, legal rep, contact, mobile, address
+    ("A", "广州市穗通汽车租赁有限公司", "91440101MA59XXKL1H", "440106", ["rental"], "陈志强",
+     "林晓燕", "13800138001", "广州市天河区天河路385号太古汇一座12楼"),
+    ("B", "深圳市鹏程小客车租赁有限公司", "91440300MA5DQ3KN8W", "440304", ["rental"], "黄伟明",
+     "周丽华", "13900139002", "深圳市福田区深南大道6008号特区报业大厦20楼"),
+    ("C", "广州市羊城二手车交易市场有限公司", "91440101MA9W4CJB23", "440111", ["usedcar"],
+     "李国栋", "何美玲", "13700137003", "广州市白云区机场路1308号"),
+]
+
+USERS = [
+    # username, password, role, org key, family, given, email, totp secret
+    ("admin", "Admin#2026", s.ROLE_ADMIN, None, "管", "理员", "admin@regportal.local",
+     "SQD7L3TIXZAUM5TXVA5AV6NW5TJ3FSNM"),
+    ("reg.rental", "Review#2026", s.ROLE_REGULATOR, "gd_transport", "张", "建国",
+     "reg.rental@regportal.local", "SDTBQCMZYLMDEC3BURLPTYGGABPOVXS4"),
+    ("reg.usedcar", "Review#2026", s.ROLE_REGULATOR, "gz_commerce", "王", "芳",
+     "reg.usedcar@regportal.local", "QMYKZKDFJDZHK3ZNZW64GEJABTRQ3AEE"),
+    ("auditor", "Audit#2026", s.ROLE_AUDITOR, "gd_audit", "刘", "审", "auditor@regportal.local",
+     "KIZZNHBZHJNKOKTG2LHTK4AE5OFGZRZ4"),
+    ("ent.a", "Enterprise#2026", s.ROLE_ENT_ADMIN, "A", "陈", "志强", "ent.a@suitong.example.cn",
+     None),
+    ("ent.b", "Enterprise#2026", s.ROLE_ENT_ADMIN, "B", "黄", "伟明",
+     "ent.b@pengcheng.example.cn", None),
+    ("ent.c", "Enterprise#2026", s.ROLE_ENT_ADMIN, "C", "李", "国栋",
+     "ent.c@yangcheng.example.cn", None),
+]
+
+
+def ensure_reference_data() -> dict:
+    sectors = {}
+    for code in SECTOR_CODES:
+        sector = db.session.query(Sector).filter_by(code=code).first()
+        if sector is None:
+            sector = Sector(code=code)
+            db.session.add(sector)
+        sectors[code] = sector
+    for code, name in REGIONS:
+        if db.session.get(Region, code) is None:
+            db.session.add(Region(code=code, name=name))
+    db.session.flush()
+    return sectors
+
+
+def load_demo_data() -> None:
+    sm = current_app.appbuilder.sm
+    sectors = ensure_reference_data()
+    orgs = {}
+    for key, name, region, sector_codes in AUTHORITIES:
+        auth = Authority(name=name, region_code=region, region_prefix=region_prefix(region),
+                         sectors=[sectors[c] for c in sector_codes])
+        db.session.add(auth)
+        orgs[key] = auth
+    for key, name, uscc, region, sector_codes, legal, contact, mobile, address in ENTERPRISES:
+        ent = Enterprise(name=name, uscc=uscc, region_code=region, status="active",
+                         sectors=[sectors[c] for c in sector_codes], legal_representative=legal,
+                         contact_name=contact, contact_mobile=mobile, address=address)
+        db.session.add(ent)
+        orgs[key] = ent
+    db.session.flush()
+    for username, password, role, org, family, given, email, secret in USERS:
+        user = sm.add_user(username, given, family, email, sm.find_role(role), password=password)
+        if user is None:
+            raise RuntimeError(f"could not create demo user {username}")
+        org_obj = orgs.get(org)
+        if isinstance(org_obj, Enterprise):
+            user.enterprise_id = org_obj.id
+        elif isinstance(org_obj, Authority):
+            user.authority_id = org_obj.id
+        user.must_change_password = False
+        user.password_changed_on = datetime.datetime.now()
+        if secret:
+            user.totp_secret = secret
+            user.totp_enabled = True
+    db.session.commit()
+
+
+__all__ = ["User", "ensure_reference_data", "load_demo_data"]

@@ -1,0 +1,198 @@
+"""Tenancy enforcement at the ORM layer (DESIGN.md "Tenancy: one mechanism, everywhere").
+
+The scope of the current request is computed by AppSecurityManager.tenant_scope() and stored
+on flask.g. A `do_orm_execute` hook adds `with_loader_criteria` for every ORM SELECT so that
+`session.get()`, relationship loads, FAB actions (which fetch by pk without base_filters),
+exports and hand-written queries are all scoped. System jobs opt out with `unscoped()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from flask import current_app, g, has_app_context, has_request_context
+from flask_appbuilder import Model
+from sqlalchemy import ForeignKey, Integer, event, false, select, true
+from sqlalchemy.orm import Session, declared_attr, mapped_column, with_loader_criteria
+
+# Scope kinds
+UNRESTRICTED = "all"  # system admins, CLI, jobs
+ENTERPRISE = "enterprise"
+AUTHORITY = "authority"
+INDIVIDUAL = "individual"
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class TenantScope:
+    kind: str
+    user_id: int | None = None
+    enterprise_id: int | None = None
+    authority_id: int | None = None
+    sectors: tuple = field(default_factory=tuple)
+
+    @property
+    def unrestricted(self) -> bool:
+        return self.kind == UNRESTRICTED
+
+
+class TenantMixin:
+    """Every enterprise-owned table: a non-null enterprise_id, scoped on every SELECT."""
+
+    @declared_attr
+    def enterprise_id(cls):  # noqa: N805 - SQLAlchemy declared_attr
+        return mapped_column(
+            Integer, ForeignKey("enterprise.id", ondelete="RESTRICT"), nullable=False, index=True
+        )
+
+
+_SCOPE_KEY = "_tenant_scope"
+_UNSCOPED_KEY = "_tenant_unscoped"
+_COMPUTING_KEY = "_tenant_scope_computing"
+
+
+def set_scope(scope: TenantScope | None) -> None:
+    setattr(g, _SCOPE_KEY, scope)
+
+
+def current_scope() -> TenantScope | None:
+    """The scope of the current user; None outside a request (CLI, migrations, jobs).
+
+    Computed lazily from the logged-in user (session cookie or, for the API, the JWT that
+    FAB resolves inside the view) and recomputed when the user changes within a request.
+    While it is being computed (loading the user and their roles) queries run unscoped."""
+    if not has_request_context():
+        return getattr(g, _SCOPE_KEY, None) if has_app_context() else None
+    if getattr(g, _UNSCOPED_KEY, 0) or getattr(g, _COMPUTING_KEY, False):
+        return None
+    setattr(g, _COMPUTING_KEY, True)
+    try:
+        user = getattr(g, "user", None)
+        if user is None:
+            from flask_login import current_user
+
+            user = current_user
+        authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
+        uid = user.id if authenticated else None
+        cached = getattr(g, _SCOPE_KEY, None)
+        if cached is not None and cached.user_id == uid:
+            return cached
+        scope = current_app.appbuilder.sm.tenant_scope(user if authenticated else None)
+        setattr(g, _SCOPE_KEY, scope)
+        return scope
+    finally:
+        setattr(g, _COMPUTING_KEY, False)
+
+
+@contextlib.contextmanager
+def unscoped():
+    """Explicit opt-out for system work inside a request (public lookups, login by USCC)."""
+    if not has_app_context():
+        yield
+        return
+    depth = getattr(g, _UNSCOPED_KEY, 0)
+    setattr(g, _UNSCOPED_KEY, depth + 1)
+    try:
+        yield
+    finally:
+        setattr(g, _UNSCOPED_KEY, depth)
+
+
+def jurisdiction_enterprise_ids(authority_id: int):
+    """Enterprise ids inside an authority's jurisdiction: a shared sector, region under its
+    region code. Built on Core tables so the ORM criteria are not applied recursively."""
+    from app.models.org import Authority, Enterprise, authority_sector, enterprise_sector
+
+    ent = Enterprise.__table__
+    auth = Authority.__table__
+    return (
+        select(ent.c.id)
+        .select_from(ent)
+        .join(enterprise_sector, enterprise_sector.c.enterprise_id == ent.c.id)
+        .join(authority_sector, authority_sector.c.sector_id == enterprise_sector.c.sector_id)
+        .join(auth, auth.c.id == authority_sector.c.authority_id)
+        .where(auth.c.id == authority_id)
+        .where(ent.c.region_code.startswith(auth.c.region_prefix))
+    )
+
+
+def _tenant_criteria(scope: TenantScope):
+    """Loader criteria for a scope. Closure variables are plain ints so that SQLAlchemy's
+    lambda cache turns them into bound parameters (never cached values)."""
+    from app.models.audit import AuditEvent
+    from app.models.identity import AppUser as User
+    from app.models.org import Authority, Enterprise
+
+    options = []
+    if scope.kind == ENTERPRISE:
+        eid = scope.enterprise_id
+        options += [
+            with_loader_criteria(TenantMixin, lambda cls: cls.enterprise_id == eid,
+                                 include_aliases=True),
+            with_loader_criteria(Enterprise, lambda cls: cls.id == eid, include_aliases=True),
+            with_loader_criteria(User, lambda cls: cls.enterprise_id == eid,
+                                 include_aliases=True),
+            with_loader_criteria(Authority, lambda cls: true(), include_aliases=True),
+            with_loader_criteria(AuditEvent, lambda cls: cls.enterprise_id == eid,
+                                 include_aliases=True),
+        ]
+    elif scope.kind == AUTHORITY:
+        aid = scope.authority_id
+        options += [
+            with_loader_criteria(
+                TenantMixin,
+                lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid)),
+                include_aliases=True,
+            ),
+            with_loader_criteria(
+                Enterprise, lambda cls: cls.id.in_(jurisdiction_enterprise_ids(aid)),
+                include_aliases=True,
+            ),
+            with_loader_criteria(User, lambda cls: cls.authority_id == aid,
+                                 include_aliases=True),
+            with_loader_criteria(Authority, lambda cls: cls.id == aid, include_aliases=True),
+            with_loader_criteria(
+                AuditEvent, lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid)),
+                include_aliases=True,
+            ),
+        ]
+    elif scope.kind == INDIVIDUAL:
+        uid = scope.user_id
+        options += [
+            with_loader_criteria(TenantMixin, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(Enterprise, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(User, lambda cls: cls.id == uid, include_aliases=True),
+            with_loader_criteria(Authority, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(AuditEvent, lambda cls: false(), include_aliases=True),
+        ]
+    else:  # ANONYMOUS: no tenant rows at all. Users stay visible for the login flows.
+        options += [
+            with_loader_criteria(TenantMixin, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(Enterprise, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(Authority, lambda cls: false(), include_aliases=True),
+            with_loader_criteria(AuditEvent, lambda cls: false(), include_aliases=True),
+        ]
+    return options
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _apply_tenant_scope(state):
+    if not state.is_select or state.is_column_load:
+        return
+    if state.execution_options.get("skip_tenant_scope"):
+        return
+    scope = current_scope()
+    if scope is None or scope.unrestricted:
+        return
+    state.statement = state.statement.options(*_tenant_criteria(scope))
+
+
+__all__ = [
+    "Model",
+    "TenantMixin",
+    "TenantScope",
+    "current_scope",
+    "set_scope",
+    "unscoped",
+]

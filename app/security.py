@@ -1,0 +1,219 @@
+"""AppSecurityManager: tenancy scope, 2FA policy, password policy, roles as data.
+
+Role and permission names are constants here; the permissions of each built-in role are data
+(ROLE_PERMISSIONS) applied by `flask regportal setup` / sync_roles().
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from flask import current_app, g, has_request_context
+from flask_appbuilder.security.sqla.manager import SecurityManager
+
+from app.models.base import (
+    ANONYMOUS,
+    AUTHORITY,
+    ENTERPRISE,
+    INDIVIDUAL,
+    UNRESTRICTED,
+    TenantScope,
+)
+from app.models.identity import AppUser as User
+
+log = logging.getLogger(__name__)
+
+# Built-in roles (names are data keys; labels are translated in the UI).
+ROLE_ADMIN = "System Admin"
+ROLE_REGULATOR = "Regulator"
+ROLE_AUDITOR = "Auditor"
+ROLE_ENT_ADMIN = "Enterprise Admin"
+ROLE_ENT_STAFF = "Enterprise Staff"
+ROLE_INDIVIDUAL = "Individual"
+ROLE_PUBLIC = "Public"
+
+BUILTIN_ROLES = (
+    ROLE_ADMIN, ROLE_REGULATOR, ROLE_AUDITOR, ROLE_ENT_ADMIN, ROLE_ENT_STAFF, ROLE_INDIVIDUAL,
+    ROLE_PUBLIC,
+)
+# Roles that must enrol in TOTP before doing anything else.
+TOTP_MANDATORY_ROLES = frozenset({ROLE_ADMIN, ROLE_REGULATOR, ROLE_AUDITOR})
+# Roles an enterprise admin may hand to its own users (besides its own enterprise roles).
+ENTERPRISE_ASSIGNABLE_ROLES = (ROLE_ENT_ADMIN, ROLE_ENT_STAFF)
+# Prefix of the FAB role behind an enterprise-defined role: "ent<enterprise_id>:<name>".
+ENTERPRISE_ROLE_PREFIX = "ent"
+
+# Permission-view names (class_permission_name of views and APIs).
+PV_ENTERPRISE = "Enterprise"
+PV_AUTHORITY = "Authority"
+PV_ENTERPRISE_USER = "EnterpriseUser"
+PV_ENTERPRISE_ROLE = "EnterpriseRole"
+PV_AUDIT = "AuditEvent"
+PV_ATTACHMENT = "Attachment"
+PV_OUTBOX = "Outbox"
+PV_ACCOUNT = "Account"
+
+READ = ("can_list", "can_show")
+WRITE = ("can_add", "can_edit", "can_delete")
+EXPORT = ("can_export",)
+MENU = "menu_access"
+
+# Menu entries (FAB checks menu_access on the menu item name).
+MENU_MY_ENTERPRISE = "My Enterprise"
+MENU_ENTERPRISES = "Enterprises"
+MENU_AUTHORITIES = "Authorities"
+MENU_ENTERPRISE_USERS = "Enterprise Users"
+MENU_ENTERPRISE_ROLES = "Enterprise Roles"
+MENU_AUDIT = "Audit Trail"
+MENU_OUTBOX = "Outbox"
+MENU_CAT_ORG = "Organisations"
+MENU_CAT_ADMIN = "Administration"
+
+
+# ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
+API_METHOD_PERMISSIONS = {"get_list": "list", "get": "show", "post": "add", "put": "edit",
+                          "delete": "delete", "info": "list"}
+
+
+def _perms(view: str, names) -> list[tuple[str, str]]:
+    return [(name, view) for name in names]
+
+
+def _menus(*names) -> list[tuple[str, str]]:
+    return [(MENU, name) for name in names]
+
+
+# Permissions an enterprise admin may put into an enterprise-defined role. Modules extend this
+# with their own enterprise-side views; admin, authority and user-management permissions are
+# never in it.
+ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
+    *_perms(PV_ENTERPRISE, READ),
+    *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
+    *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
+]
+
+# The OpenAPI document and Swagger UI, for every signed-in role that has an API.
+API_DOCS = [("can_get", "OpenApi"), ("can_show", "SwaggerView"), ("can_get", "MenuApi")]
+# Every signed-in user: change own password, see own profile.
+SELF_SERVICE = [
+    ("can_this_form_get", "ChangePasswordView"),
+    ("can_this_form_post", "ChangePasswordView"),
+    ("can_userinfo", "UserDBModelView"),
+    ("resetmypassword", "UserDBModelView"),
+]
+
+ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
+    ROLE_REGULATOR: [
+        *SELF_SERVICE,
+        *API_DOCS,
+        *_perms(PV_ENTERPRISE, READ + EXPORT),
+        *_perms(PV_AUTHORITY, READ),
+        *_perms(PV_ATTACHMENT, ("can_download",)),
+        *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_CAT_ORG),
+    ],
+    ROLE_AUDITOR: [
+        *SELF_SERVICE,
+        *API_DOCS,
+        *_perms(PV_ENTERPRISE, READ + EXPORT),
+        *_perms(PV_AUTHORITY, READ),
+        *_perms(PV_AUDIT, READ + EXPORT),
+        *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_AUDIT, MENU_CAT_ORG,
+                MENU_CAT_ADMIN),
+    ],
+    ROLE_ENT_ADMIN: [
+        *SELF_SERVICE,
+        *API_DOCS,
+        *ENTERPRISE_GRANTABLE,
+        *_perms(PV_ENTERPRISE_USER, READ + WRITE + ("reset_password",)),
+        *_perms(PV_ENTERPRISE_ROLE, READ + WRITE),
+        *_perms(PV_AUDIT, READ),
+        *_menus(MENU_ENTERPRISE_USERS, MENU_ENTERPRISE_ROLES, MENU_AUDIT, MENU_CAT_ADMIN),
+    ],
+    ROLE_ENT_STAFF: [
+        *SELF_SERVICE,
+        *_perms(PV_ENTERPRISE, READ),
+        *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
+        *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
+    ],
+    ROLE_INDIVIDUAL: [*SELF_SERVICE],
+    ROLE_PUBLIC: [],
+}
+
+
+class AppSecurityManager(SecurityManager):
+    user_model = User
+
+    def __init__(self, appbuilder):
+        # Our account views replace FAB's; imported here to avoid an import cycle.
+        from app.views.accounts import (
+            AppAuthDBView,
+            AppSecurityApi,
+            ChangePasswordView,
+            ScopedResetPasswordView,
+        )
+
+        self.authdbview = AppAuthDBView
+        self.security_api = AppSecurityApi
+        self.resetmypasswordview = ChangePasswordView
+        self.resetpasswordview = ScopedResetPasswordView
+        super().__init__(appbuilder)
+
+    # ----- tenancy --------------------------------------------------------------------
+    def tenant_scope(self, user) -> TenantScope:
+        if user is None or not getattr(user, "is_authenticated", False):
+            return TenantScope(ANONYMOUS)
+        role_names = {r.name for r in user.roles}
+        if ROLE_ADMIN in role_names:
+            return TenantScope(UNRESTRICTED, user_id=user.id)
+        if user.enterprise_id:
+            return TenantScope(ENTERPRISE, user_id=user.id, enterprise_id=user.enterprise_id)
+        if user.authority_id:
+            return TenantScope(AUTHORITY, user_id=user.id, authority_id=user.authority_id)
+        return TenantScope(INDIVIDUAL, user_id=user.id)
+
+    # ----- 2FA policy -----------------------------------------------------------------
+    @staticmethod
+    def totp_required(user) -> bool:
+        return any(r.name in TOTP_MANDATORY_ROLES for r in user.roles)
+
+    # ----- passwords: one validator for every path ------------------------------------
+    def add_user(self, username, first_name, last_name, email, role, password="",
+                 hashed_password="", groups=None, **kwargs):
+        from app.services.passwords import PasswordPolicyError, check_password
+
+        if password:
+            try:
+                check_password(password, username)
+            except PasswordPolicyError as exc:
+                log.error("Refused to create user %s: %s", username, exc)
+                if has_request_context():
+                    raise
+                return None
+        return super().add_user(username, first_name, last_name, email, role,
+                                password=password, hashed_password=hashed_password,
+                                groups=groups)
+
+    def reset_password(self, userid, password, by_owner: bool | None = None):
+        """Every password change ends here (change-my-password, admin reset, forgot).
+        A change by anyone but the user forces another change at next login."""
+        from werkzeug.security import generate_password_hash
+
+        from app.services.passwords import check_password
+
+        user = self.get_user_by_id(userid)
+        check_password(password, user.username)
+        user.password = generate_password_hash(
+            password,
+            method=current_app.config.get("FAB_PASSWORD_HASH_METHOD", "scrypt"),
+            salt_length=current_app.config.get("FAB_PASSWORD_HASH_SALT_LENGTH", 16),
+        )
+        actor = getattr(g, "user", None) if has_request_context() else None
+        if by_owner is None:
+            by_owner = bool(actor is not None and getattr(actor, "is_authenticated", False)
+                            and actor.id == user.id)
+        user.must_change_password = not by_owner
+        user.password_changed_on = datetime.datetime.now()
+        self.session.merge(user)
+        self.session.commit()
+        return user

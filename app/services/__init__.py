@@ -1,0 +1,1 @@
+"""Services: I/O shared by every module (passwords, captcha, totp, mail, attachments, xlsx)."""

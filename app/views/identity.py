@@ -1,0 +1,355 @@
+"""Enterprise self-administration (SPEC X8, seed 000 §4.5): the enterprise admin manages the
+users and roles of its own enterprise only. Escalation is refused at three layers: the form
+offers only assignable roles/grantable permissions, pre_add/pre_update re-check the data
+(forged forms, API), and the ORM scope hides other enterprises' rows."""
+
+from __future__ import annotations
+
+import secrets
+import string
+
+from flask import abort, current_app, flash, g, redirect, request
+from flask_appbuilder.actions import action
+from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.fields import QuerySelectMultipleField
+from flask_appbuilder.fieldwidgets import Select2ManyWidget
+from flask_appbuilder.models.sqla.filters import FilterInFunction
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.sqla.models import Permission, PermissionView, Role, ViewMenu
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from werkzeug.security import generate_password_hash
+from wtforms import PasswordField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import ValidationError as WtfValidationError
+
+from app.errors import (
+    AccountSelfLockoutError,
+    PermissionNotGrantableError,
+    RoleNotAssignableError,
+    UserNameTakenError,
+)
+from app.extensions import db
+from app.models.base import unscoped
+from app.models.identity import AppUser as User
+from app.models.identity import EnterpriseRole
+from app.security import (
+    API_METHOD_PERMISSIONS,
+    ENTERPRISE_ASSIGNABLE_ROLES,
+    ENTERPRISE_GRANTABLE,
+    ENTERPRISE_ROLE_PREFIX,
+    PV_ENTERPRISE_ROLE,
+    PV_ENTERPRISE_USER,
+    SELF_SERVICE,
+)
+from app.services import audit
+from app.services.passwords import PasswordPolicy
+from app.views.base import AppModelView, FilterInTenantScope
+
+
+# ----- what an enterprise admin may hand out ----------------------------------------------
+def assignable_role_names() -> list[str]:
+    eid = getattr(g.user, "enterprise_id", None)
+    if not eid:
+        return []
+    with db.session.no_autoflush:  # called while a half-built user sits in the form
+        own = [name for (name,) in db.session.query(Role.name).join(
+            EnterpriseRole, EnterpriseRole.role_id == Role.id).filter(
+            EnterpriseRole.enterprise_id == eid)]
+    return list(ENTERPRISE_ASSIGNABLE_ROLES) + own
+
+
+def assignable_roles_query():
+    return db.session.query(Role).filter(Role.name.in_(assignable_role_names())).order_by(Role.name)
+
+
+def grantable_permission_views_query():
+    pairs = ENTERPRISE_GRANTABLE
+    q = (db.session.query(PermissionView).join(Permission).join(ViewMenu)
+         .order_by(ViewMenu.name, Permission.name))
+    from sqlalchemy import and_, or_
+
+    return q.filter(or_(*[and_(Permission.name == p, ViewMenu.name == v) for p, v in pairs]))
+
+
+def _check_roles(roles) -> None:
+    allowed = set(assignable_role_names())
+    bad = [r.name for r in roles if r.name not in allowed]
+    if bad:
+        raise RoleNotAssignableError(gettext("These roles cannot be assigned here: %(roles)s",
+                                 roles=", ".join(bad)))
+
+
+def _check_permissions(pvs) -> None:
+    allowed = {(p, v) for p, v in ENTERPRISE_GRANTABLE}
+    allowed |= set(SELF_SERVICE)
+    bad = [str(pv) for pv in pvs if (pv.permission.name, pv.view_menu.name) not in allowed]
+    if bad:
+        raise PermissionNotGrantableError(gettext(
+            "These permissions cannot be granted by an enterprise: %(perms)s",
+            perms=", ".join(bad)))
+
+
+def role_label(role) -> str:
+    if role.name.startswith(ENTERPRISE_ROLE_PREFIX) and ":" in role.name:
+        return role.name.split(":", 1)[1]
+    return gettext(role.name)
+
+
+def permission_label(pv) -> str:
+    return f"{gettext(pv.view_menu.name)} · {gettext(pv.permission.name)}"
+
+
+class UniqueUnscoped:
+    """Unique check across all tenants (the scoped session would miss other enterprises'
+    rows and let the database raise instead of a clear message)."""
+
+    def __init__(self, column, message):
+        self.column = column
+        self.message = message
+
+    def __call__(self, form, field):
+        with unscoped():
+            q = db.session.query(User.id).filter(self.column == field.data)
+            pk = request.view_args.get("pk") if request.view_args else None
+            if pk is not None:
+                q = q.filter(User.id != int(pk))
+            if q.first() is not None:
+                raise WtfValidationError(str(self.message))
+
+
+def random_initial_password() -> str:
+    """A policy-conformant one-time password for resets (shown once to the admin)."""
+    alphabet = string.ascii_letters + string.digits
+    while True:
+        pw = "".join(secrets.choice(alphabet) for _ in range(12))
+        if any(c.isupper() for c in pw) and any(c.islower() for c in pw) and any(
+                c.isdigit() for c in pw):
+            return pw
+
+
+USER_LABELS = {
+    "username": _l("User name"),
+    "first_name": _l("Given name"),
+    "last_name": _l("Family name"),
+    "email": _l("E-mail"),
+    "mobile": _l("Mobile"),
+    "active": _l("Active"),
+    "roles": _l("Roles"),
+    "last_login": _l("Last login"),
+    "password": _l("Initial password"),
+    "conf_password": _l("Confirm password"),
+    "must_change_password": _l("Must change password"),
+}
+
+
+class EnterpriseUserView(AppModelView):
+    datamodel = SQLAInterface(User)
+    class_permission_name = PV_ENTERPRISE_USER
+    route_base = "/enterprise/users"
+    list_title = _l("Users of my enterprise")
+    show_title = _l("User")
+    add_title = _l("Add user")
+    edit_title = _l("Edit user")
+    label_columns = USER_LABELS
+    list_columns = ["username", "last_name", "first_name", "email", "mobile", "active",
+                    "roles"]
+    show_columns = ["username", "last_name", "first_name", "email", "mobile", "active",
+                    "roles", "last_login", "must_change_password"]
+    add_columns = ["username", "last_name", "first_name", "email", "mobile", "roles",
+                   "password", "conf_password"]
+    edit_columns = ["last_name", "first_name", "email", "mobile", "active", "roles"]
+    search_columns = ["username", "last_name", "first_name", "email", "active"]
+    base_order = ("username", "asc")
+    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
+    formatters_columns = {"roles": lambda roles: "、".join(role_label(r) for r in roles)}
+    validators_columns = {
+        "username": [UniqueUnscoped(User.username, _l("This user name is already taken.")),
+                     Length(min=3, max=64)],
+        "email": [Email(message=_l("Not a valid e-mail address.")),
+                  UniqueUnscoped(User.email, _l("This e-mail address is already used."))],
+        "mobile": [Optional(), Length(min=11, max=20)],
+    }
+    add_form_extra_fields = {
+        "roles": QuerySelectMultipleField(
+            _l("Roles"), query_func=assignable_roles_query, get_label=role_label,
+            get_pk_func=lambda role: role.id,
+            widget=Select2ManyWidget(), validators=[DataRequired()]),
+        "password": PasswordField(_l("Initial password"),
+                                  validators=[DataRequired(), PasswordPolicy("username")],
+                                  description=_l("The user must change it at first login.")),
+        "conf_password": PasswordField(
+            _l("Confirm password"),
+            validators=[EqualTo("password", message=_l("The passwords do not match."))]),
+    }
+    edit_form_extra_fields = {"roles": add_form_extra_fields["roles"]}
+
+    def pre_add(self, item):
+        _check_roles(item.roles)
+        item.enterprise_id = g.user.enterprise_id
+        item.authority_id = None
+        item.password = generate_password_hash(item.password)
+        item.must_change_password = True
+        item.active = True
+
+    def pre_update(self, item):
+        _check_roles(item.roles)
+        if item.id == g.user.id and not item.active:
+            raise AccountSelfLockoutError(gettext("You cannot deactivate your own account."))
+
+    def pre_delete(self, item):
+        if item.id == g.user.id:
+            raise AccountSelfLockoutError(gettext("You cannot delete your own account."))
+
+    @action("reset_password", _l("Reset password"),
+            _l("Set a new one-time password for this user?"), "fa-key", multiple=False)
+    def reset_password(self, item):
+        # FAB fetched `item` by pk without base_filters; the ORM scope already refused a
+        # foreign pk (it arrives here as None).
+        if item is None or isinstance(item, list):
+            abort(404)
+        password = random_initial_password()
+        item.password = generate_password_hash(password)
+        item.must_change_password = True
+        audit.record(db.session, "password_reset", target=item)
+        db.session.commit()
+        flash(gettext("New one-time password for %(user)s: %(pw)s (shown once; the user must "
+                      "change it at next login).", user=item.username, pw=password), "info")
+        return redirect(self.get_redirect())
+
+
+class EnterpriseUserApi(ModelRestApi):
+    resource_name = "enterprise_user"
+    datamodel = SQLAInterface(User)
+    class_permission_name = PV_ENTERPRISE_USER
+    allow_browser_login = False
+    method_permission_name = API_METHOD_PERMISSIONS
+    list_columns = ["id", "username", "first_name", "last_name", "email", "mobile", "active",
+                    "roles.id", "roles.name"]
+    show_columns = list_columns
+    add_columns = ["username", "first_name", "last_name", "email", "mobile", "roles"]
+    edit_columns = ["first_name", "last_name", "email", "mobile", "active", "roles"]
+    search_columns = ["username", "email", "active"]
+    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
+    add_query_rel_fields = {"roles": [["name", FilterInFunction, assignable_role_names]]}
+    edit_query_rel_fields = add_query_rel_fields
+
+    def pre_add(self, item):
+        _check_roles(item.roles)
+        with unscoped():
+            taken = db.session.query(User.id).filter(
+                (User.username == item.username) | (User.email == item.email)).first()
+        if taken:
+            raise UserNameTakenError(gettext("This user name or e-mail address is already taken."))
+        item.enterprise_id = g.user.enterprise_id
+        item.authority_id = None
+        # No password over the API: the admin resets it in the UI (one-time password).
+        item.password = None
+        item.must_change_password = True
+        item.active = False
+
+    def pre_update(self, item):
+        _check_roles(item.roles)
+        if item.id == g.user.id and not item.active:
+            raise AccountSelfLockoutError(gettext("You cannot deactivate your own account."))
+
+    def pre_delete(self, item):
+        if item.id == g.user.id:
+            raise AccountSelfLockoutError(gettext("You cannot delete your own account."))
+
+
+# ----- enterprise-defined roles ------------------------------------------------------------
+ROLE_LABELS = {
+    "name": _l("Role name"),
+    "description": _l("Description"),
+    "permissions": _l("Permissions"),
+}
+
+
+def _self_service_permission_views():
+    sm = current_app.appbuilder.sm
+    return [pv for pv in (sm.find_permission_view_menu(p, v) for p, v in SELF_SERVICE) if pv]
+
+
+def _sync_fab_role(item: EnterpriseRole, permissions) -> None:
+    """Create/update the FAB role behind an enterprise role. Self-service permissions (change
+    own password) are always added so a user holding only this role is never locked out."""
+    _check_permissions(permissions)
+    fab_name = f"{ENTERPRISE_ROLE_PREFIX}{g.user.enterprise_id}:{item.name}"
+    if item.role is None:
+        item.role = Role(name=fab_name)
+        db.session.add(item.role)
+    else:
+        item.role.name = fab_name
+    granted = list(permissions)
+    item.role.permissions = granted + [pv for pv in _self_service_permission_views()
+                                       if pv not in granted]
+
+
+class EnterpriseRoleView(AppModelView):
+    datamodel = SQLAInterface(EnterpriseRole)
+    class_permission_name = PV_ENTERPRISE_ROLE
+    route_base = "/enterprise/roles"
+    list_title = _l("Roles of my enterprise")
+    show_title = _l("Role")
+    add_title = _l("Add role")
+    edit_title = _l("Edit role")
+    label_columns = ROLE_LABELS
+    list_columns = ["name", "description", "permissions"]
+    show_columns = list_columns
+    add_columns = ["name", "description", "permissions"]
+    edit_columns = add_columns
+    search_columns = ["name"]
+    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
+    formatters_columns = {"permissions": lambda pvs: "、".join(
+        permission_label(p) for p in pvs
+        if (p.permission.name, p.view_menu.name) not in set(SELF_SERVICE))}
+    validators_columns = {"name": [DataRequired(), Length(max=40)]}
+    add_form_extra_fields = {
+        "permissions": QuerySelectMultipleField(
+            _l("Permissions"), query_func=grantable_permission_views_query,
+            get_label=permission_label, get_pk_func=lambda pv: pv.id,
+            widget=Select2ManyWidget()),
+    }
+    edit_form_extra_fields = add_form_extra_fields
+
+    def pre_add(self, item):
+        item.enterprise_id = g.user.enterprise_id
+        _sync_fab_role(item, item.permissions)
+
+    def pre_update(self, item):
+        _sync_fab_role(item, item.permissions)
+
+    def post_delete(self, item):
+        if item.role is not None:
+            db.session.delete(item.role)
+            db.session.commit()
+
+
+class EnterpriseRoleApi(ModelRestApi):
+    resource_name = "enterprise_role"
+    datamodel = SQLAInterface(EnterpriseRole)
+    class_permission_name = PV_ENTERPRISE_ROLE
+    allow_browser_login = False
+    method_permission_name = API_METHOD_PERMISSIONS
+    list_columns = ["id", "name", "description"]
+    show_columns = list_columns
+    add_columns = ["name", "description"]
+    edit_columns = add_columns
+    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
+
+    def pre_add(self, item):
+        item.enterprise_id = g.user.enterprise_id
+        _sync_fab_role(item, [])
+
+    def pre_update(self, item):
+        _sync_fab_role(item, item.role.permissions if item.role else [])
+
+    def post_delete(self, item):
+        if item.role is not None:
+            db.session.delete(item.role)
+            db.session.commit()
+
+
+__all__ = ["EnterpriseRoleApi", "EnterpriseRoleView", "EnterpriseUserApi", "EnterpriseUserView",
+           "Optional"]

@@ -1,0 +1,167 @@
+"""Enterprises and authorities: ModelView + ModelRestApi twins, scoped by the ORM hook and by
+base_filters from the same scope."""
+
+from __future__ import annotations
+
+from flask_appbuilder.api import ModelRestApi
+from flask_appbuilder.models.sqla.filters import FilterInFunction
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from stdnum.cn import uscc as stdnum_uscc
+from wtforms.validators import ValidationError
+
+from app.models.org import (
+    ENTERPRISE_STATUS_LABELS,
+    ENTERPRISE_STATUSES,
+    Authority,
+    Enterprise,
+    region_prefix,
+)
+from app.security import API_METHOD_PERMISSIONS, PV_AUTHORITY, PV_ENTERPRISE
+from app.views.base import AppModelView, FilterInTenantScope
+
+
+def validate_uscc(form, field):
+    value = (field.data or "").strip().upper()
+    if not stdnum_uscc.is_valid(value):
+        raise ValidationError(gettext(
+            "Not a valid unified social credit code (18 characters, check digit)."))
+    field.data = stdnum_uscc.compact(value)
+
+
+ENTERPRISE_LABELS = {
+    "name": _l("Enterprise name"),
+    "uscc": _l("Unified social credit code"),
+    "region": _l("Region"),
+    "region_code": _l("Region code"),
+    "sectors": _l("Regulated sectors"),
+    "sector_labels": _l("Regulated sectors"),
+    "status": _l("Status"),
+    "status_label": _l("Status"),
+    "legal_representative": _l("Legal representative"),
+    "contact_name": _l("Contact"),
+    "contact_mobile": _l("Contact mobile"),
+    "address": _l("Address"),
+    "created_on": _l("Created on"),
+}
+
+
+class EnterpriseModelView(AppModelView):
+    datamodel = SQLAInterface(Enterprise)
+    class_permission_name = PV_ENTERPRISE
+    route_base = "/enterprises"
+    list_title = _l("Enterprises")
+    show_title = _l("Enterprise")
+    add_title = _l("Add enterprise")
+    edit_title = _l("Edit enterprise")
+    export_title = "enterprises"
+    label_columns = ENTERPRISE_LABELS
+    list_columns = ["name", "uscc", "region", "sector_labels", "status_label"]
+    show_columns = ["name", "uscc", "region", "sector_labels", "status_label",
+                    "legal_representative", "contact_name", "contact_mobile", "address",
+                    "created_on"]
+    add_columns = ["name", "uscc", "region", "sectors", "status", "legal_representative",
+                   "contact_name", "contact_mobile", "address"]
+    edit_columns = add_columns
+    search_columns = ["name", "uscc", "region", "status"]
+    order_columns = ["name", "uscc", "status"]
+    base_order = ("name", "asc")
+    base_filters = [["id", FilterInTenantScope, lambda: None]]
+    validators_columns = {"uscc": [validate_uscc]}
+    from wtforms import SelectField as _SelectField
+
+    add_form_extra_fields = {
+        "status": _SelectField(
+            _l("Status"), choices=[(s, ENTERPRISE_STATUS_LABELS[s]) for s in ENTERPRISE_STATUSES]
+        )
+    }
+    edit_form_extra_fields = add_form_extra_fields
+    del _SelectField
+
+
+class EnterpriseApi(ModelRestApi):
+    resource_name = "enterprise"
+    datamodel = SQLAInterface(Enterprise)
+    class_permission_name = PV_ENTERPRISE
+    allow_browser_login = False
+    method_permission_name = API_METHOD_PERMISSIONS
+    list_columns = ["id", "name", "uscc", "region_code", "status"]
+    show_columns = ["id", "name", "uscc", "region_code", "status", "legal_representative",
+                    "contact_name", "contact_mobile", "address"]
+    add_columns = ["name", "uscc", "region_code", "status", "legal_representative",
+                   "contact_name", "contact_mobile", "address"]
+    edit_columns = add_columns
+    search_columns = ["name", "uscc", "region_code", "status"]
+    base_filters = [["id", FilterInTenantScope, lambda: None]]
+
+    def pre_add(self, item):
+        _check_enterprise(item)
+
+    def pre_update(self, item):
+        _check_enterprise(item)
+
+
+def _check_enterprise(item):
+    from werkzeug.exceptions import BadRequest
+
+    if not stdnum_uscc.is_valid(item.uscc or ""):
+        raise BadRequest(gettext(
+            "Not a valid unified social credit code (18 characters, check digit)."))
+    if item.status not in ENTERPRISE_STATUSES:
+        raise BadRequest(gettext("Unknown status."))
+
+
+AUTHORITY_LABELS = {
+    "name": _l("Authority"),
+    "region": _l("Region"),
+    "region_code": _l("Region code"),
+    "sectors": _l("Sectors"),
+    "sector_labels": _l("Sectors"),
+}
+
+
+def scoped_authority_ids():
+    from app.extensions import db
+
+    return [row[0] for row in db.session.query(Authority.id)]
+
+
+class AuthorityModelView(AppModelView):
+    datamodel = SQLAInterface(Authority)
+    class_permission_name = PV_AUTHORITY
+    route_base = "/authorities"
+    list_title = _l("Authorities")
+    show_title = _l("Authority")
+    add_title = _l("Add authority")
+    edit_title = _l("Edit authority")
+    label_columns = AUTHORITY_LABELS
+    list_columns = ["name", "region", "sector_labels"]
+    show_columns = list_columns
+    add_columns = ["name", "region", "sectors"]
+    edit_columns = add_columns
+    search_columns = ["name", "region"]
+    base_filters = [["id", FilterInFunction, scoped_authority_ids]]
+
+    def pre_add(self, item):
+        item.region_prefix = region_prefix(item.region.code if item.region else "")
+
+    pre_update = pre_add
+
+
+class AuthorityApi(ModelRestApi):
+    resource_name = "authority"
+    datamodel = SQLAInterface(Authority)
+    class_permission_name = PV_AUTHORITY
+    allow_browser_login = False
+    method_permission_name = API_METHOD_PERMISSIONS
+    list_columns = ["id", "name", "region_code"]
+    show_columns = list_columns
+    add_columns = ["name", "region_code"]
+    edit_columns = add_columns
+    base_filters = [["id", FilterInFunction, scoped_authority_ids]]
+
+    def pre_add(self, item):
+        item.region_prefix = region_prefix(item.region_code)
+
+    pre_update = pre_add

@@ -1,0 +1,145 @@
+"""RegPortal configuration: documented defaults, secrets and URLs from the environment.
+
+Environment variables:
+  REGPORTAL_ENV     "development" (default) or "production". Production refuses to start
+                    without SECRET_KEY, never loads demo data and marks cookies Secure.
+  SECRET_KEY        session/CSRF/token signing key. In development a random key is generated
+                    once and kept in instance/secret_key.
+  DATABASE_URL      SQLAlchemy URL; default is a SQLite file under instance/.
+                    PostgreSQL: postgresql+psycopg://user:pass@host/db
+  REDIS_URL         optional; Flask-Limiter storage (shared by several workers).
+  MAIL_SERVER, MAIL_PORT, MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS, MAIL_FROM
+                    SMTP for password-reset mail; without MAIL_SERVER mail goes to the outbox
+                    page that system admins read.
+  CAPTCHA_ENABLED   "0" turns the login captcha off (tests, demos). Default on.
+  ATTACHMENT_MAX_BYTES  upload size limit (default 10 MiB).
+  PORT              dev server port (default 8080), used by `make run`.
+"""
+
+import os
+import secrets
+
+BASE_DIR = os.path.abspath(os.path.dirname(__file__))
+INSTANCE_DIR = os.environ.get("REGPORTAL_INSTANCE", os.path.join(BASE_DIR, "instance"))
+
+
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
+def _secret_key(production: bool) -> str:
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    if production:
+        raise RuntimeError(
+            "SECRET_KEY must be set in the environment when REGPORTAL_ENV=production"
+        )
+    # Development: generate once, keep it so sessions survive restarts.
+    os.makedirs(INSTANCE_DIR, exist_ok=True)
+    path = os.path.join(INSTANCE_DIR, "secret_key")
+    if not os.path.exists(path):
+        with open(path, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        os.chmod(path, 0o600)
+    with open(path) as fh:
+        return fh.read().strip()
+
+
+class Config:
+    def __init__(self) -> None:
+        self.REGPORTAL_ENV = os.environ.get("REGPORTAL_ENV", "development")
+        production = self.REGPORTAL_ENV == "production"
+        self.PRODUCTION = production
+        self.SECRET_KEY = _secret_key(production)
+
+        os.makedirs(INSTANCE_DIR, exist_ok=True)
+        self.INSTANCE_DIR = INSTANCE_DIR
+        self.SQLALCHEMY_DATABASE_URI = os.environ.get(
+            "DATABASE_URL", "sqlite:///" + os.path.join(INSTANCE_DIR, "regportal.db")
+        )
+        self.SQLALCHEMY_TRACK_MODIFICATIONS = False
+
+        # FAB: schema and permissions come from migrations and `flask fab create-permissions`.
+        self.FAB_CREATE_DB = False
+        # Permissions are created by `flask regportal setup` (after migrations), not at import.
+        self.FAB_UPDATE_PERMS = _env_flag("FAB_UPDATE_PERMS", False)
+        self.FAB_SECURITY_MANAGER_CLASS = "app.security.AppSecurityManager"
+        self.FAB_ADD_SECURITY_VIEWS = True
+        self.FAB_ADD_SECURITY_PERMISSION_VIEW = True
+        self.FAB_ADD_SECURITY_VIEW_MENU_VIEW = True
+        self.FAB_ADD_SECURITY_PERMISSION_VIEWS_VIEW = True
+        self.FAB_API_SWAGGER_UI = True
+        self.FAB_API_MAX_PAGE_SIZE = 100
+        self.FAB_MAX_PAGE_SIZE = 100  # our cap for psize_<View> (FAB leaves it uncapped)
+        self.FAB_INDEX_VIEW = "app.views.home.HomeIndexView"
+        self.FAB_BASE_TEMPLATE = "regportal_base.html"
+        self.APP_NAME = "RegPortal 监管服务平台"
+        self.APP_THEME = ""
+        self.AUTH_TYPE = 1  # AUTH_DB
+        self.AUTH_ROLE_ADMIN = "System Admin"
+        self.AUTH_ROLE_PUBLIC = "Public"
+        self.AUTH_USER_REGISTRATION = False
+        self.AUTH_RATE_LIMITED = True
+        self.AUTH_RATE_LIMIT = "10 per minute"
+        self.FAB_PASSWORD_COMPLEXITY_ENABLED = True
+        self.JWT_ACCESS_TOKEN_EXPIRES = 3600
+
+        # i18n: Simplified Chinese first; our catalogs override FAB's dated zh catalog.
+        self.BABEL_DEFAULT_LOCALE = "zh"
+        self.BABEL_TRANSLATION_DIRECTORIES = os.path.join(BASE_DIR, "translations")
+        self.LANGUAGES = {
+            "zh": {"flag": "cn", "name": "简体中文"},
+            "en": {"flag": "gb", "name": "English"},
+        }
+
+        # Rate limits: FAB disables Flask-Limiter by default.
+        self.RATELIMIT_ENABLED = _env_flag("RATELIMIT_ENABLED", True)
+        redis_url = os.environ.get("REDIS_URL")
+        self.REDIS_URL = redis_url
+        self.RATELIMIT_STORAGE_URI = redis_url or "memory://"
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_RATE_LIMIT = "10 per minute"
+        self.FORGOT_PASSWORD_RATE_LIMIT = "5 per hour"
+
+        # Cookies and CSRF.
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = production
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = production
+        self.WTF_CSRF_ENABLED = True
+        self.WTF_CSRF_TIME_LIMIT = 3600
+
+        # Accounts.
+        self.CAPTCHA_ENABLED = _env_flag("CAPTCHA_ENABLED", True)
+        self.PASSWORD_RESET_MAX_AGE = 30 * 60  # seconds
+        self.TOTP_ISSUER = "RegPortal"
+        self.TOTP_RECOVERY_CODES = 10
+
+        # Mail: SMTP when MAIL_SERVER is set, else the outbox.
+        self.MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+        self.MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+        self.MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+        self.MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+        self.MAIL_USE_TLS = _env_flag("MAIL_USE_TLS", False)
+        self.MAIL_FROM = os.environ.get("MAIL_FROM", "noreply@regportal.local")
+
+        # Attachments live outside the web root.
+        self.ATTACHMENT_DIR = os.environ.get(
+            "ATTACHMENT_DIR", os.path.join(INSTANCE_DIR, "attachments")
+        )
+        self.ATTACHMENT_MAX_BYTES = int(os.environ.get("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024))
+        self.ATTACHMENT_ALLOWED_TYPES = {
+            "application/pdf": "pdf",
+            "image/png": "png",
+            "image/jpeg": "jpg",
+            "application/zip": "zip",
+        }
+        # Room for multipart overhead above the attachment limit.
+        self.MAX_CONTENT_LENGTH = self.ATTACHMENT_MAX_BYTES + 1024 * 1024
+
+        self.LOAD_DEMO_DATA = _env_flag("LOAD_DEMO_DATA", not production)
