@@ -55,6 +55,18 @@ def create_app(overrides: dict | None = None) -> Flask:
     # (allow_browser_login stays off on every API).
     _exempt_api_blueprints(app, csrf)
 
+    @app.teardown_request
+    def _end_of_request(exc):
+        # One session and one scope per request, even when an outer app context (a test,
+        # a CLI command) spans several requests: no identity map carries rows across users.
+        from app.models.base import forget_request_scope
+
+        db.session.remove()
+        forget_request_scope()
+        g.pop("_login_user", None)
+        g.pop("user", None)
+
+    app.before_request(_guard_fab_routes)
     app.before_request(_account_gates)
     _register_error_handlers(app)
     _register_jinja(app)
@@ -103,6 +115,25 @@ def _init_security_headers(app: Flask, talisman) -> None:
         referrer_policy="strict-origin-when-cross-origin",
         x_content_type_options=True,
     )
+
+
+def _guard_fab_routes():
+    """FAB answers GET on delete and action routes and changes data there, where CSRF
+    protection does not reach; its own UI posts them with a token, so GET is refused.
+    An unknown action name makes FAB raise (500) before any permission check: 404."""
+    from flask import abort, current_app
+
+    endpoint = request.endpoint or ""
+    view_name, _, method = endpoint.rpartition(".")
+    if request.method == "GET" and method in ("delete", "action"):
+        abort(405)
+    if method in ("action", "action_post"):
+        name = (request.view_args or {}).get("name") or request.form.get("action")
+        view = next((v for v in current_app.appbuilder.baseviews
+                     if v.__class__.__name__ == view_name), None)
+        if view is None or name not in getattr(view, "actions", {}):
+            abort(404)
+    return None
 
 
 def _account_gates():

@@ -52,8 +52,18 @@ _UNSCOPED_KEY = "_tenant_unscoped"
 _COMPUTING_KEY = "_tenant_scope_computing"
 
 
+_EXPLICIT_KEY = "_tenant_scope_explicit"
+
+
 def set_scope(scope: TenantScope | None) -> None:
-    setattr(g, _SCOPE_KEY, scope)
+    """Scope a block of work outside a request (a job acting for one enterprise)."""
+    setattr(g, _EXPLICIT_KEY, scope)
+
+
+def forget_request_scope() -> None:
+    """Called at the end of every request: nothing of one request's scope survives it."""
+    for key in (_SCOPE_KEY, _COMPUTING_KEY, _UNSCOPED_KEY):
+        g.pop(key, None)
 
 
 def current_scope() -> TenantScope | None:
@@ -63,7 +73,9 @@ def current_scope() -> TenantScope | None:
     FAB resolves inside the view) and recomputed when the user changes within a request.
     While it is being computed (loading the user and their roles) queries run unscoped."""
     if not has_request_context():
-        return getattr(g, _SCOPE_KEY, None) if has_app_context() else None
+        if not has_app_context() or getattr(g, _UNSCOPED_KEY, 0):
+            return None
+        return getattr(g, _EXPLICIT_KEY, None)
     if getattr(g, _UNSCOPED_KEY, 0) or getattr(g, _COMPUTING_KEY, False):
         return None
     setattr(g, _COMPUTING_KEY, True)

@@ -16,6 +16,7 @@ from flask import (
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.api import safe
 from flask_appbuilder.const import API_SECURITY_ACCESS_TOKEN_KEY, API_SECURITY_REFRESH_TOKEN_KEY
+from flask_appbuilder.forms import DynamicForm
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.decorators import has_access, limit
 from flask_appbuilder.security.schemas import login_post
@@ -72,9 +73,14 @@ class TotpForm(FlaskForm):
     code = StringField(_l("Authentication code"), validators=[DataRequired(), Length(max=16)])
 
 
-class ChangePasswordForm(FlaskForm):
+PASSWORD_RULE = _l("At least 8 characters with an upper-case letter, a lower-case letter and a "
+                   "digit; not your user name and not a common password.")
+
+
+class ChangePasswordForm(DynamicForm):
     old_password = PasswordField(_l("Current password"), validators=[DataRequired()])
-    password = PasswordField(_l("New password"), validators=[DataRequired(), PasswordPolicy()])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), PasswordPolicy()],
+                             description=PASSWORD_RULE)
     conf_password = PasswordField(
         _l("Confirm new password"),
         validators=[EqualTo("password", message=_l("The passwords do not match."))],
@@ -189,7 +195,6 @@ class ChangePasswordView(ResetMyPasswordView):
     route_base = "/resetmypassword"
     form = ChangePasswordForm
     form_title = _l("Change password")
-    form_template = "accounts/change_password.html"
 
     def form_get(self, form):
         if g.user.must_change_password:

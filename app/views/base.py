@@ -43,6 +43,8 @@ class AppModelView(ModelView):
     """ModelView with our defaults: capped page size, translated messages, export."""
 
     page_size = 25
+    # FAB's file-column download route serves UPLOAD_FOLDER unscoped: we never use it.
+    exclude_route_methods = {"download"}
     export_columns: list[str] | None = None  # default: list_columns
     export_title: str | None = None
 

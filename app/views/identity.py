@@ -203,18 +203,21 @@ class EnterpriseUserView(AppModelView):
 
     @action("reset_password", _l("Reset password"),
             _l("Set a new one-time password for this user?"), "fa-key", multiple=False)
-    def reset_password(self, item):
-        # FAB fetched `item` by pk without base_filters; the ORM scope already refused a
-        # foreign pk (it arrives here as None).
-        if item is None or isinstance(item, list):
+    def reset_password(self, items):
+        # FAB fetched the rows by pk without base_filters; the ORM scope already turned a
+        # foreign pk into None: refuse the whole request.
+        items = items if isinstance(items, list) else [items]
+        if not items or any(item is None for item in items):
             abort(404)
-        password = random_initial_password()
-        item.password = generate_password_hash(password)
-        item.must_change_password = True
-        audit.record(db.session, "password_reset", target=item)
+        for item in items:
+            password = random_initial_password()
+            item.password = generate_password_hash(password)
+            item.must_change_password = True
+            audit.record(db.session, "password_reset", target=item)
+            flash(gettext("New one-time password for %(user)s: %(pw)s (shown once; the user "
+                          "must change it at next login).", user=item.username, pw=password),
+                  "info")
         db.session.commit()
-        flash(gettext("New one-time password for %(user)s: %(pw)s (shown once; the user must "
-                      "change it at next login).", user=item.username, pw=password), "info")
         return redirect(self.get_redirect())
 
 

@@ -1,0 +1,204 @@
+"""Tenancy (SPEC X7): every registered route with a primary key, every action and every API
+route, requested with another enterprise's ids, by an anonymous user and by a wrong role.
+A foreign id never yields the row and never changes it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+
+import pytest
+from conftest import api_token, bearer, ids
+
+from app.models.attachment import Attachment
+from app.models.audit import AuditEvent
+from app.models.identity import AppUser, EnterpriseRole
+from app.models.org import Enterprise
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+# Marker strings that appear only in enterprise B's rows.
+B_MARKERS = ("鹏程", "ent.b", "Confidential B role", "secret-b.pdf", "13900139002")
+
+
+@pytest.fixture()
+def foreign(app, as_user, db_session):
+    """Rows owned by enterprise B: its admin, a role, an attachment, an audit event."""
+    b = as_user("ent.b")
+    r = b.post("/enterprise/roles/add", data={"name": "Confidential B role",
+                                              "description": "B only"})
+    assert r.status_code == 302
+    r = b.post("/attachments/upload", data={"file": (io.BytesIO(PDF), "secret-b.pdf")},
+               content_type="multipart/form-data")
+    assert r.status_code == 201, r.get_json()
+    k = ids(db_session)
+    role = db_session.query(EnterpriseRole).filter_by(enterprise_id=k["ent_b"]).one()
+    att = db_session.query(Attachment).filter_by(enterprise_id=k["ent_b"]).one()
+    ev = db_session.query(AuditEvent).filter_by(enterprise_id=k["ent_b"]).first()
+    return {
+        "Enterprise": k["ent_b"],
+        "EnterpriseUser": k["users"]["ent.b"],
+        "EnterpriseRole": role.id,
+        "Attachment": att.id,
+        "AuditEvent": ev.id,
+        "Authority": min(k["authorities"].values()),
+    }
+
+
+def _b_state(db_session, foreign) -> str:
+    """A digest of everything enterprise B owns: must not move."""
+    db_session.expire_all()
+    ent = db_session.get(Enterprise, foreign["Enterprise"])
+    user = db_session.get(AppUser, foreign["EnterpriseUser"])
+    role = db_session.get(EnterpriseRole, foreign["EnterpriseRole"])
+    att = db_session.get(Attachment, foreign["Attachment"])
+    data = [ent.name, ent.uscc, ent.status, ent.contact_mobile, user.username, user.password,
+            user.active, user.email, user.must_change_password, sorted(r.name for r in user.roles),
+            role.name, role.description, sorted(str(p) for p in role.role.permissions),
+            att.original_name, att.storage_name,
+            db_session.query(AppUser).filter_by(enterprise_id=foreign["Enterprise"]).count(),
+            db_session.query(EnterpriseRole).filter_by(enterprise_id=foreign["Enterprise"]).count()]
+    return hashlib.sha256(json.dumps(data, default=str).encode()).hexdigest()
+
+
+def _view_of(app, endpoint):
+    name = endpoint.split(".")[0]
+    for v in app.appbuilder.baseviews:
+        if v.__class__.__name__ == name:
+            return v
+    return None
+
+
+def _pk_routes(app):
+    """(rule, endpoint, method, permission-view) of every route taking a primary key."""
+    out = []
+    for rule in app.url_map.iter_rules():
+        if "pk" not in rule.arguments:
+            continue
+        view = _view_of(app, rule.endpoint)
+        perm_view = getattr(view, "class_permission_name", None)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            out.append((rule.rule, rule.endpoint, method, perm_view))
+    return out
+
+
+def _fill(rule: str, pk, action="reset_password") -> str:
+    return (rule.replace("<int:pk>", str(pk)).replace("<pk>", str(pk))
+            .replace("<string:name>", action))
+
+
+OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
+                    "AuditEvent"}
+
+
+def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
+    before = _b_state(db_session, foreign)
+    a = as_user("ent.a")
+    token = api_token(app.test_client(), "ent.a")
+    checked = 0
+    for rule, endpoint, method, perm_view in _pk_routes(app):
+        pk = foreign.get(perm_view, foreign["EnterpriseUser"])
+        url = _fill(rule, pk)
+        headers = bearer(token) if rule.startswith("/api/") else {}
+        body = {"json": {"name": "hijack", "active": False}} if rule.startswith("/api/") else {
+            "data": {"name": "hijack", "description": "x", "active": "", "email": "x@y.cn"}}
+        resp = a.open(url, method=method, headers=headers,
+                      **(body if method in ("POST", "PUT") else {}))
+        text = resp.get_data(as_text=True)
+        assert resp.status_code in (302, 403, 404, 405), (method, url, resp.status_code)
+        assert not any(m in text for m in B_MARKERS), (method, url)
+        if perm_view in OWN_SCOPED_VIEWS and resp.status_code not in (302, 403, 405):
+            # ent.a holds the permission: the row itself is refused as not found.
+            assert resp.status_code == 404, (method, url)
+        checked += 1
+    assert checked > 40
+    assert _b_state(db_session, foreign) == before
+
+
+def test_forged_action_rowid_is_refused(app, as_user, db_session, foreign):
+    """FAB's action_post fetches rows by pk without base_filters: the ORM scope refuses."""
+    before = _b_state(db_session, foreign)
+    a = as_user("ent.a")
+    r = a.post("/enterprise/users/action_post",
+               data={"action": "reset_password", "rowid": [str(foreign["EnterpriseUser"])]})
+    assert r.status_code == 404
+    r = a.post(f"/enterprise/users/action/reset_password/{foreign['EnterpriseUser']}")
+    assert r.status_code == 404
+    assert _b_state(db_session, foreign) == before
+
+
+def test_lists_exports_and_api_lists_hold_only_own_rows(app, as_user, db_session, foreign):
+    a = as_user("ent.a")
+    for path in ("/enterprises/list/", "/enterprise/users/list/", "/enterprise/roles/list/",
+                 "/audit/list/", "/enterprise/users/export/", "/enterprise/roles/export/"):
+        r = a.get(path)
+        body = r.get_data()
+        assert r.status_code == 200, path
+        if path.endswith("/export/"):
+            from openpyxl import load_workbook
+
+            wb = load_workbook(io.BytesIO(body))
+            body = "\n".join(str(c.value) for row in wb.active.iter_rows() for c in row).encode()
+        assert not any(m.encode() in body for m in B_MARKERS), path
+    token = api_token(app.test_client(), "ent.a")
+    for res in ("enterprise", "enterprise_user", "enterprise_role", "audit_event"):
+        r = a.get(f"/api/v1/{res}/?q=(page_size:100)", headers=bearer(token))
+        assert r.status_code == 200, res
+        assert not any(m in r.get_data(as_text=True) for m in B_MARKERS), res
+    r = a.get("/api/v1/enterprise/", headers=bearer(token))
+    assert r.get_json()["count"] == 1
+
+
+def test_anonymous_user_gets_nothing(client, foreign):
+    public = {"/", "/login/", "/login/totp/", "/logout/", "/captcha.png", "/forgot-password/",
+              "/api/v1/security/login", "/api/v1/security/refresh", "/back"}
+    from flask import current_app
+
+    for rule in current_app.url_map.iter_rules():
+        if rule.rule in public or rule.endpoint in ("static", "appbuilder.static",
+                                                    "LocaleView.index", "PasswordResetView.reset"):
+            continue
+        args = {a: "1" for a in rule.arguments}
+        url = rule.rule
+        for a in rule.arguments:
+            url = url.replace(f"<int:{a}>", "1").replace(f"<string:{a}>", "x").replace(
+                f"<{a}>", "1").replace(f"<path:{a}>", "x")
+        del args
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            r = client.open(url, method=method)
+            assert r.status_code in (302, 401, 403, 404, 405, 422, 400), (method, url,
+                                                                          r.status_code)
+            if r.status_code == 302:
+                assert "/login/" in r.location, (method, url, r.location)
+            assert not any(m in r.get_data(as_text=True) for m in B_MARKERS)
+
+
+@pytest.mark.parametrize("username", ["reg.rental", "auditor", "reg.usedcar"])
+def test_authority_roles_cannot_administer_enterprise_users(as_user, username, foreign,
+                                                            db_session):
+    before = _b_state(db_session, foreign)
+    c = as_user(username)
+    for path in ("/enterprise/users/list/", f"/enterprise/users/edit/{foreign['EnterpriseUser']}",
+                 "/enterprise/roles/list/", "/users/list/", "/roles/list/"):
+        r = c.get(path)
+        assert r.status_code in (302, 403), (username, path)
+    r = c.post(f"/enterprise/users/delete/{foreign['EnterpriseUser']}")
+    assert r.status_code in (302, 403)
+    assert _b_state(db_session, foreign) == before
+
+
+def test_regulator_sees_only_its_jurisdiction(as_user, app):
+    """reg.rental: rental sector, Guangdong -> A and B, not the used-car market C.
+    reg.usedcar: used cars, Guangzhou -> C only."""
+    r = as_user("reg.rental").get("/enterprises/list/")
+    assert "穗通" in r.text and "鹏程" in r.text and "羊城" not in r.text
+    r = as_user("reg.usedcar").get("/enterprises/list/")
+    assert "羊城" in r.text and "穗通" not in r.text and "鹏程" not in r.text
+
+
+def test_regulator_gets_404_outside_jurisdiction(as_user, db_session):
+    k = ids(db_session)
+    c = as_user("reg.usedcar")
+    assert c.get(f"/enterprises/show/{k['ent_a']}").status_code == 404
+    assert c.get(f"/enterprises/show/{k['ent_c']}").status_code == 200
