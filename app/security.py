@@ -11,6 +11,7 @@ import logging
 
 from flask import current_app, g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_babel import lazy_gettext as _l
 
 from app.models.base import (
     ANONYMOUS,
@@ -32,6 +33,16 @@ ROLE_ENT_ADMIN = "Enterprise Admin"
 ROLE_ENT_STAFF = "Enterprise Staff"
 ROLE_INDIVIDUAL = "Individual"
 ROLE_PUBLIC = "Public"
+
+ROLE_LABELS = {
+    ROLE_ADMIN: _l("System Admin"),
+    ROLE_REGULATOR: _l("Regulator"),
+    ROLE_AUDITOR: _l("Auditor"),
+    ROLE_ENT_ADMIN: _l("Enterprise Admin"),
+    ROLE_ENT_STAFF: _l("Enterprise Staff"),
+    ROLE_INDIVIDUAL: _l("Individual"),
+    ROLE_PUBLIC: _l("Public"),
+}
 
 BUILTIN_ROLES = (
     ROLE_ADMIN, ROLE_REGULATOR, ROLE_AUDITOR, ROLE_ENT_ADMIN, ROLE_ENT_STAFF, ROLE_INDIVIDUAL,

@@ -115,7 +115,7 @@ def test_admin_reset_forces_a_new_change(app, as_user, db_session):
     uid = _user(db_session, "li.si").id
     _user(db_session, "li.si").must_change_password = False
     db_session.commit()
-    resp = admin.post("/enterprise/users/action/reset_password/%d" % uid)
+    resp = admin.post(f"/enterprise/users/action/reset_password/{uid}")
     assert resp.status_code == 302
     pw = re.search(r"li\.si[^:：]*[:：]\s*([A-Za-z0-9]{12})", _flashes(admin)).group(1)
     assert _user(db_session, "li.si").must_change_password

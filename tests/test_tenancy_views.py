@@ -97,7 +97,7 @@ def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_sessio
     a = as_user("ent.a")
     token = api_token(app.test_client(), "ent.a")
     checked = 0
-    for rule, endpoint, method, perm_view in _pk_routes(app):
+    for rule, _endpoint, method, perm_view in _pk_routes(app):
         pk = foreign.get(perm_view, foreign["EnterpriseUser"])
         url = _fill(rule, pk)
         headers = bearer(token) if rule.startswith("/api/") else {}

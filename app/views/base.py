@@ -8,6 +8,7 @@ import os
 from flask import abort, after_this_request, current_app, flash, request, send_file
 from flask_appbuilder import ModelView
 from flask_appbuilder.baseviews import expose
+from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import get_field_setup_query
 from flask_appbuilder.security.decorators import has_access
@@ -123,4 +124,14 @@ def not_found():
     abort(404)
 
 
-__all__ = ["AppModelView", "FilterInTenantScope", "flash_errors", "gettext", "not_found"]
+class StrictQuerySelectMultipleField(QuerySelectMultipleField):
+    """FAB's field checks its 'invalid submitted id' flag before computing it, so a forged id
+    outside the query is silently dropped. Compute first, then refuse with a message."""
+
+    def pre_validate(self, form):
+        _ = self.data  # resolves the submitted ids and sets _invalid_formdata
+        super().pre_validate(form)
+
+
+__all__ = ["AppModelView", "FilterInTenantScope", "StrictQuerySelectMultipleField",
+           "flash_errors", "gettext", "not_found"]

@@ -11,7 +11,6 @@ import string
 from flask import abort, current_app, flash, g, redirect, request
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import ModelRestApi
-from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_appbuilder.models.sqla.filters import FilterInFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -40,11 +39,12 @@ from app.security import (
     ENTERPRISE_ROLE_PREFIX,
     PV_ENTERPRISE_ROLE,
     PV_ENTERPRISE_USER,
+    ROLE_LABELS,
     SELF_SERVICE,
 )
 from app.services import audit
 from app.services.passwords import PasswordPolicy
-from app.views.base import AppModelView, FilterInTenantScope
+from app.views.base import AppModelView, FilterInTenantScope, StrictQuerySelectMultipleField
 
 
 # ----- what an enterprise admin may hand out ----------------------------------------------
@@ -93,7 +93,7 @@ def _check_permissions(pvs) -> None:
 def role_label(role) -> str:
     if role.name.startswith(ENTERPRISE_ROLE_PREFIX) and ":" in role.name:
         return role.name.split(":", 1)[1]
-    return gettext(role.name)
+    return str(ROLE_LABELS.get(role.name, role.name))
 
 
 def permission_label(pv) -> str:
@@ -171,7 +171,7 @@ class EnterpriseUserView(AppModelView):
         "mobile": [Optional(), Length(min=11, max=20)],
     }
     add_form_extra_fields = {
-        "roles": QuerySelectMultipleField(
+        "roles": StrictQuerySelectMultipleField(
             _l("Roles"), query_func=assignable_roles_query, get_label=role_label,
             get_pk_func=lambda role: role.id,
             widget=Select2ManyWidget(), validators=[DataRequired()]),
@@ -239,7 +239,7 @@ class EnterpriseUserApi(ModelRestApi):
 
     def pre_add(self, item):
         _check_roles(item.roles)
-        with unscoped():
+        with unscoped(), db.session.no_autoflush:
             taken = db.session.query(User.id).filter(
                 (User.username == item.username) | (User.email == item.email)).first()
         if taken:
@@ -262,7 +262,7 @@ class EnterpriseUserApi(ModelRestApi):
 
 
 # ----- enterprise-defined roles ------------------------------------------------------------
-ROLE_LABELS = {
+ENTERPRISE_ROLE_LABELS = {
     "name": _l("Role name"),
     "description": _l("Description"),
     "permissions": _l("Permissions"),
@@ -297,7 +297,7 @@ class EnterpriseRoleView(AppModelView):
     show_title = _l("Role")
     add_title = _l("Add role")
     edit_title = _l("Edit role")
-    label_columns = ROLE_LABELS
+    label_columns = ENTERPRISE_ROLE_LABELS
     list_columns = ["name", "description", "permissions"]
     show_columns = list_columns
     add_columns = ["name", "description", "permissions"]
@@ -309,7 +309,7 @@ class EnterpriseRoleView(AppModelView):
         if (p.permission.name, p.view_menu.name) not in set(SELF_SERVICE))}
     validators_columns = {"name": [DataRequired(), Length(max=40)]}
     add_form_extra_fields = {
-        "permissions": QuerySelectMultipleField(
+        "permissions": StrictQuerySelectMultipleField(
             _l("Permissions"), query_func=grantable_permission_views_query,
             get_label=permission_label, get_pk_func=lambda pv: pv.id,
             widget=Select2ManyWidget()),
