@@ -76,7 +76,9 @@ def _enterprise_of(obj):
     return getattr(obj, "enterprise_id", None)
 
 
-def _column_changes(obj, only_changed: bool) -> dict:
+def _column_changes(obj, mode: str) -> dict:
+    """{column: [before, after]}. mode: "create" (after only), "delete" (before only) or
+    "update" (changed columns only)."""
     state = inspect(obj)
     changes = {}
     for attr in state.mapper.column_attrs:
@@ -84,16 +86,22 @@ def _column_changes(obj, only_changed: bool) -> dict:
         if key in _IGNORED_COLUMNS:
             continue
         hist = state.attrs[key].history
-        if only_changed and not hist.has_changes():
-            continue
-        before = hist.deleted[0] if hist.deleted else (None if only_changed else None)
-        after = hist.added[0] if hist.added else (hist.unchanged[0] if hist.unchanged else None)
-        if only_changed and before == after:
-            continue
-        if key in _SECRET_COLUMNS:
-            changes[key] = ["***", "***"]
+        current = hist.added[0] if hist.added else (hist.unchanged[0] if hist.unchanged
+                                                    else None)
+        if mode == "update":
+            if not hist.has_changes():
+                continue
+            before = hist.deleted[0] if hist.deleted else None
+            if before == current:
+                continue
+            pair = [before, current]
+        elif mode == "create":
+            if current is None:
+                continue
+            pair = [None, current]
         else:
-            changes[key] = [before, after]
+            pair = [current, None]
+        changes[key] = ["***", "***"] if key in _SECRET_COLUMNS else pair
     return changes
 
 
@@ -117,7 +125,7 @@ def _audit_before_flush(session, flush_context, instances):
     for obj in list(session.new):
         if isinstance(obj, AuditEvent) or getattr(obj, "__tablename__", None) in _SKIP_TABLES:
             continue
-        events.append(("create", obj, _column_changes(obj, only_changed=False)))
+        events.append(("create", obj, _column_changes(obj, "create")))
     for obj in list(session.dirty):
         if getattr(obj, "__tablename__", None) in _SKIP_TABLES:
             continue
@@ -126,13 +134,13 @@ def _audit_before_flush(session, flush_context, instances):
         perm = _collection_changes(obj)
         if perm:
             events.append(("permission", obj, perm))
-        cols = _column_changes(obj, only_changed=True)
+        cols = _column_changes(obj, "update")
         if cols:
             events.append(("update", obj, cols))
     for obj in list(session.deleted):
         if getattr(obj, "__tablename__", None) in _SKIP_TABLES:
             continue
-        events.append(("delete", obj, _column_changes(obj, only_changed=False)))
+        events.append(("delete", obj, _column_changes(obj, "delete")))
     pending = session.info.setdefault("audit_pending_ids", [])
     for action, obj, changes in events:
         ev = make_event(action, target_type=obj.__tablename__,
