@@ -166,29 +166,34 @@ def _register_error_handlers(app: Flask) -> None:
     def _api(path: str) -> bool:
         return path.startswith("/api/")
 
+    def render_error(code: int, message: str):
+        # Errors raised before FAB's before_request (CSRF) have no g.user yet.
+        if not hasattr(g, "user"):
+            from flask_login import current_user
+
+            g.user = current_user
+        return render_template("errors/error.html", code=code, message=message), code
+
     @app.errorhandler(429)
     def too_many(exc):
         message = gettext("Too many attempts. Please wait a moment and try again.")
         if _api(request.path):
             return jsonify(message=message), 429
-        return render_template("errors/error.html", code=429, message=message,
-                               appbuilder=app.appbuilder), 429
+        return render_error(429, message)
 
     @app.errorhandler(404)
     def not_found(exc):
         message = gettext("The page or record does not exist, or you may not see it.")
         if _api(request.path):
             return jsonify(message=message), 404
-        return render_template("errors/error.html", code=404, message=message,
-                               appbuilder=app.appbuilder), 404
+        return render_error(404, message)
 
     @app.errorhandler(413)
     def too_large(exc):
         message = gettext("The upload is too large.")
         if _api(request.path) or request.path.startswith("/attachments/"):
             return jsonify(message=message), 413
-        return render_template("errors/error.html", code=413, message=message,
-                               appbuilder=app.appbuilder), 413
+        return render_error(413, message)
 
     from flask_wtf.csrf import CSRFError
 
@@ -198,8 +203,7 @@ def _register_error_handlers(app: Flask) -> None:
                           "try again.")
         if request.path.startswith("/attachments/"):
             return jsonify(message=message), 400
-        return render_template("errors/error.html", code=400, message=message,
-                               appbuilder=app.appbuilder), 400
+        return render_error(400, message)
 
 
 def _register_jinja(app: Flask) -> None:

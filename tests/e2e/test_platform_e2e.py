@@ -90,6 +90,16 @@ def path_of(page: Page) -> str:
     return re.sub(r"^https?://[^/]+", "", page.url)
 
 
+def open_add_form(page: Page, list_url: str) -> None:
+    """From the list page, follow its add link (FAB then returns to the list after saving)."""
+    page.goto(list_url)
+    add_url = list_url.replace("/list/", "/add")
+    with page.expect_navigation():
+        page.locator(f"a[href^='{add_url}']").first.click()
+    expect(page).to_have_url(re.compile(re.escape(add_url)))
+    expect(page.locator("#model_form")).to_be_visible()
+
+
 def save_form(page: Page) -> None:
     with page.expect_navigation():
         page.locator("#model_form button[type=submit]").click()
@@ -195,7 +205,7 @@ def test_enterprise_admin_creates_role_and_user_who_must_change_password(
     expect(page.locator("#home-user")).to_contain_text(ENT_A_NAME)
 
     # -- a role with one permission
-    page.goto("/enterprise/roles/add")
+    open_add_form(page, "/enterprise/roles/list/")
     page.fill("#name", NEW_ROLE)
     page.fill("#description", "负责车辆调度")
     options = page.eval_on_selector(
@@ -214,7 +224,7 @@ def test_enterprise_admin_creates_role_and_user_who_must_change_password(
     shot(page, "2-role-list")
 
     # -- a user holding the new role and the staff role
-    page.goto("/enterprise/users/add")
+    open_add_form(page, "/enterprise/users/list/")
     for field in ("username", "last_name", "first_name", "email", "mobile"):
         page.fill(f"#{field}", NEW_USER[field])
     role_options = page.eval_on_selector(
