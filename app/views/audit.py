@@ -29,6 +29,30 @@ AUDIT_LABELS = {
 }
 
 
+TARGET_TYPE_LABELS = {
+    "ab_user": _l("User"),
+    "ab_role": _l("Role"),
+    "enterprise": _l("Enterprise"),
+    "authority": _l("Authority"),
+    "enterprise_role": _l("Enterprise role"),
+    "attachment": _l("Attachment"),
+    "region": _l("Region"),
+    "sector": _l("Sector"),
+}
+
+
+def _format_target_type(value):
+    return str(TARGET_TYPE_LABELS.get(value, value or ""))
+
+
+def _format_actor(value):
+    return value or _l("System")
+
+
+def _format_time(value):
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
 def _format_changes(value):
     if not value:
         return ""
@@ -65,7 +89,15 @@ class AuditEventView(AppModelView):
     order_columns = ["created_on", "actor_name", "ip"]
     base_order = ("created_on", "desc")
     base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
-    formatters_columns = {"changes": _format_changes}
+    formatters_columns = {
+        "changes": _format_changes,
+        "target_type": _format_target_type,
+        "actor_name": _format_actor,
+        "created_on": _format_time,
+        "ip": lambda v: v or "",
+        "detail": lambda v: v or "",
+        "target_id": lambda v: v or "",
+    }
 
 
 class AuditEventApi(ModelRestApi):

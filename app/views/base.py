@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from flask import abort, after_this_request, current_app, flash, request, send_file
+from flask import abort, after_this_request, current_app, flash, request, send_file, url_for
 from flask_appbuilder import ModelView
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fields import QuerySelectMultipleField
@@ -17,7 +17,13 @@ from flask_babel import gettext
 from sqlalchemy import false
 
 from app.extensions import db
-from app.models.base import AUTHORITY, ENTERPRISE, current_scope, jurisdiction_enterprise_ids
+from app.models.base import (
+    AUTHORITY,
+    ENTERPRISE,
+    current_scope,
+    jurisdiction_enterprise_ids,
+    unscoped,
+)
 from app.services import audit, xlsx
 
 
@@ -44,6 +50,7 @@ class AppModelView(ModelView):
     """ModelView with our defaults: capped page size, translated messages, export."""
 
     page_size = 25
+    list_template = "regportal/list.html"
     # FAB's file-column download route serves UPLOAD_FOLDER unscoped: we never use it.
     exclude_route_methods = {"download"}
     export_columns: list[str] | None = None  # default: list_columns
@@ -57,6 +64,14 @@ class AppModelView(ModelView):
         return super()._get_list_widget(filters, actions=actions, order_column=order_column,
                                          order_direction=order_direction, page=page,
                                          page_size=page_size, widgets=widgets, **kwargs)
+
+    def render_template(self, template, **kwargs):
+        if template == self.list_template and "can_export" in (self.base_permissions or []) \
+                and self.appbuilder.sm.has_access("can_export", self.class_permission_name):
+            query = request.query_string.decode()
+            kwargs["export_url"] = url_for(f"{self.endpoint}.export") + (
+                f"?{query}" if query else "")
+        return super().render_template(template, **kwargs)
 
     # ---- export (X11): exactly the rows of the current filters, within the user's scope --
     def export_query(self):
@@ -100,7 +115,9 @@ class AppModelView(ModelView):
 
 
 def _column_value(view, item, column):
-    formatter = view.formatters_columns.get(column)
+    """Raw value for the spreadsheet (HTML formatters of the list page do not apply);
+    a view may give `export_formatters` for columns that need one."""
+    formatter = getattr(view, "export_formatters", {}).get(column)
     value = getattr(item, column, None)
     if "." in column:
         value = item
@@ -133,5 +150,29 @@ class StrictQuerySelectMultipleField(QuerySelectMultipleField):
         super().pre_validate(form)
 
 
+class UniqueAcrossTenants:
+    """WTForms validator: the value is unique in the whole table, not just in the caller's
+    scope (the scoped session would miss other tenants' rows and leave the database to
+    refuse with an integrity error instead of a clear message)."""
+
+    def __init__(self, column, message):
+        self.column = column
+        self.message = message
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        model = self.column.class_
+        with unscoped():
+            q = db.session.query(model.id).filter(self.column == field.data)
+            pk = request.view_args.get("pk") if request.view_args else None
+            if pk is not None:
+                q = q.filter(model.id != int(pk))
+            exists = q.first() is not None
+        if exists:
+            raise ValidationError(str(self.message))
+
+
 __all__ = ["AppModelView", "FilterInTenantScope", "StrictQuerySelectMultipleField",
+           "UniqueAcrossTenants",
            "flash_errors", "gettext", "not_found"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import string
 
-from flask import abort, current_app, flash, g, redirect, request
+from flask import abort, current_app, flash, g, redirect
 from flask_appbuilder.actions import action
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
@@ -20,7 +20,6 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.security import generate_password_hash
 from wtforms import PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
-from wtforms.validators import ValidationError as WtfValidationError
 
 from app.errors import (
     AccountSelfLockoutError,
@@ -44,7 +43,12 @@ from app.security import (
 )
 from app.services import audit
 from app.services.passwords import PasswordPolicy
-from app.views.base import AppModelView, FilterInTenantScope, StrictQuerySelectMultipleField
+from app.views.base import (
+    AppModelView,
+    FilterInTenantScope,
+    StrictQuerySelectMultipleField,
+    UniqueAcrossTenants,
+)
 
 
 # ----- what an enterprise admin may hand out ----------------------------------------------
@@ -100,24 +104,6 @@ def permission_label(pv) -> str:
     return f"{gettext(pv.view_menu.name)} · {gettext(pv.permission.name)}"
 
 
-class UniqueUnscoped:
-    """Unique check across all tenants (the scoped session would miss other enterprises'
-    rows and let the database raise instead of a clear message)."""
-
-    def __init__(self, column, message):
-        self.column = column
-        self.message = message
-
-    def __call__(self, form, field):
-        with unscoped():
-            q = db.session.query(User.id).filter(self.column == field.data)
-            pk = request.view_args.get("pk") if request.view_args else None
-            if pk is not None:
-                q = q.filter(User.id != int(pk))
-            if q.first() is not None:
-                raise WtfValidationError(str(self.message))
-
-
 def random_initial_password() -> str:
     """A policy-conformant one-time password for resets (shown once to the admin)."""
     alphabet = string.ascii_letters + string.digits
@@ -163,11 +149,12 @@ class EnterpriseUserView(AppModelView):
     base_order = ("username", "asc")
     base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
     formatters_columns = {"roles": lambda roles: "、".join(role_label(r) for r in roles)}
+    export_formatters = formatters_columns
     validators_columns = {
-        "username": [UniqueUnscoped(User.username, _l("This user name is already taken.")),
+        "username": [UniqueAcrossTenants(User.username, _l("This user name is already taken.")),
                      Length(min=3, max=64)],
         "email": [Email(message=_l("Not a valid e-mail address.")),
-                  UniqueUnscoped(User.email, _l("This e-mail address is already used."))],
+                  UniqueAcrossTenants(User.email, _l("This e-mail address is already used."))],
         "mobile": [Optional(), Length(min=11, max=20)],
     }
     add_form_extra_fields = {

@@ -19,7 +19,7 @@ from app.models.org import (
     region_prefix,
 )
 from app.security import API_METHOD_PERMISSIONS, PV_AUTHORITY, PV_ENTERPRISE
-from app.views.base import AppModelView, FilterInTenantScope
+from app.views.base import AppModelView, FilterInTenantScope, UniqueAcrossTenants
 
 
 def validate_uscc(form, field):
@@ -68,7 +68,8 @@ class EnterpriseModelView(AppModelView):
     order_columns = ["name", "uscc", "status"]
     base_order = ("name", "asc")
     base_filters = [["id", FilterInTenantScope, lambda: None]]
-    validators_columns = {"uscc": [validate_uscc]}
+    validators_columns = {"uscc": [validate_uscc, UniqueAcrossTenants(
+        Enterprise.uscc, _l("An enterprise with this unified social credit code exists."))]}
     from wtforms import SelectField as _SelectField
 
     add_form_extra_fields = {

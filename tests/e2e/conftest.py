@@ -129,7 +129,12 @@ def _server_env(instance_dir: str, db_url: str) -> dict:
 
 
 def _compile_catalogs() -> None:
-    if (ROOT / "translations" / "zh" / "LC_MESSAGES" / "messages.mo").exists():
+    """`make test` compiles the catalogs; a bare pytest run may find them missing or stale."""
+    stale = False
+    for po in (ROOT / "translations").glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        stale = stale or not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
+    if not stale:
         return
     pybabel = Path(sys.executable).with_name("pybabel")
     subprocess.run([str(pybabel), "compile", "-d", "translations"], cwd=ROOT, check=True,
@@ -157,6 +162,7 @@ def _wait_until_up(proc: subprocess.Popen, url: str, log_path: Path) -> None:
 @pytest.fixture(scope="session")
 def server_log() -> Path:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "console-errors.log").unlink(missing_ok=True)
     return ARTIFACTS / "server.log"
 
 
