@@ -255,3 +255,49 @@ def test_login_form_is_rate_limited_per_ip(client):
         client.post("/login/", data={"username": f"u{i}", "password": "x"})
     r = client.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026"})
     assert r.status_code == 429 and "尝试次数过多" in r.text
+
+
+def test_reset_mail_goes_over_smtp_when_mail_server_is_set(app, client, monkeypatch,
+                                                           db_session):
+    sent = []
+
+    class RecordingSMTP:
+        def __init__(self, host, port, timeout):
+            sent.append(("connect", host, port))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def starttls(self):
+            sent.append(("starttls",))
+
+        def login(self, user, password):
+            sent.append(("login", user))
+
+        def send_message(self, msg):
+            sent.append(("send", msg["To"], msg.get_content()))
+
+    import smtplib
+
+    monkeypatch.setattr(smtplib, "SMTP", RecordingSMTP)
+    app.config.update(MAIL_SERVER="smtp.example.cn", MAIL_PORT=587, MAIL_USE_TLS=True,
+                      MAIL_USERNAME="portal")
+    try:
+        client.post("/forgot-password/", data={"username": "ent.c"})
+    finally:
+        app.config.update(MAIL_SERVER="", MAIL_USE_TLS=False, MAIL_USERNAME="")
+    assert sent[0] == ("connect", "smtp.example.cn", 587)
+    assert ("starttls",) in sent and ("login", "portal") in sent
+    assert sent[-1][1] == "ent.c@yangcheng.example.cn" and "/reset-password/" in sent[-1][2]
+    assert db_session.query(OutboxMessage).count() == 0
+
+
+def test_system_admin_reads_the_outbox(client, as_user):
+    client.post("/forgot-password/", data={"username": "ent.a"})
+    page = as_user("admin").get("/outbox/")
+    assert page.status_code == 200 and "ent.a@suitong.example.cn" in page.text
+    assert "/reset-password/" in page.text
+    assert as_user("auditor").get("/outbox/").status_code in (302, 403)
