@@ -30,3 +30,7 @@ class AccountSelfLockoutError(DomainError):
 
 class UserNameTakenError(DomainError):
     pass
+
+
+class AccountOrganisationError(DomainError):
+    pass

@@ -163,11 +163,13 @@ class AppSecurityManager(SecurityManager):
             ChangePasswordView,
             ScopedResetPasswordView,
         )
+        from app.views.identity import AppUserDBModelView
 
         self.authdbview = AppAuthDBView
         self.security_api = AppSecurityApi
         self.resetmypasswordview = ChangePasswordView
         self.resetpasswordview = ScopedResetPasswordView
+        self.userdbmodelview = AppUserDBModelView
         super().__init__(appbuilder)
 
     # ----- tenancy --------------------------------------------------------------------

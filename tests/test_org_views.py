@@ -83,3 +83,32 @@ def test_cli_user_creation_applies_the_password_policy(app, store):
         assert db.session.query(AppUser).filter_by(username="cli.weak").first() is None
         db.session.remove()
     assert "Refused" in r.stderr + r.stdout or r.returncode != 0
+
+
+def test_admin_creates_a_regulator_of_an_authority(as_user, db_session):
+    from flask_appbuilder.security.sqla.models import Role
+
+    auth_id = db_session.query(Authority).filter_by(name="广州市商务局").one().id
+    reg_role = db_session.query(Role).filter_by(name="Regulator").one().id
+    admin = as_user("admin")
+    r = admin.post("/users/add", data={
+        "username": "reg.new", "last_name": "冯", "first_name": "新", "email": "rn@gz.gov.cn",
+        "active": "y", "roles": [str(reg_role)], "authority": str(auth_id),
+        "password": "Initial#2026a", "conf_password": "Initial#2026a"})
+    assert r.status_code == 302, r.text[:3000]
+    u = db_session.query(AppUser).filter_by(username="reg.new").one()
+    assert u.authority_id == auth_id and u.must_change_password and u.enterprise_id is None
+
+
+def test_admin_resets_a_lost_authenticator(as_user, app, db_session):
+    from conftest import login
+
+    uid = ids(db_session)["users"]["reg.rental"]
+    admin = as_user("admin")
+    assert admin.post(f"/users/action/reset_totp/{uid}").status_code == 302
+    db_session.expire_all()
+    assert not db_session.get(AppUser, uid).totp_enabled
+    c = app.test_client()
+    login(c, "reg.rental")
+    r = c.get("/enterprises/list/")
+    assert r.status_code == 302 and "/two-factor/enrol/" in r.location

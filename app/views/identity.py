@@ -15,6 +15,7 @@ from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_appbuilder.models.sqla.filters import FilterInFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.sqla.models import Permission, PermissionView, Role, ViewMenu
+from flask_appbuilder.security.views import UserDBModelView
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from werkzeug.security import generate_password_hash
@@ -22,6 +23,7 @@ from wtforms import PasswordField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from app.errors import (
+    AccountOrganisationError,
     AccountSelfLockoutError,
     PermissionNotGrantableError,
     RoleNotAssignableError,
@@ -343,3 +345,63 @@ class EnterpriseRoleApi(ModelRestApi):
 
 __all__ = ["EnterpriseRoleApi", "EnterpriseRoleView", "EnterpriseUserApi", "EnterpriseUserView",
            "Optional"]
+
+
+# ----- system admin's user administration -------------------------------------------------
+class AppUserDBModelView(UserDBModelView):
+    """FAB's user admin for system admins, plus the organisation a user belongs to, the
+    forced first-login change and a 'reset two-factor' action for a lost phone."""
+
+    class_permission_name = "UserDBModelView"  # FAB's name: SELF_SERVICE grants refer to it
+
+    list_columns = ["username", "last_name", "first_name", "email", "active", "roles",
+                    "enterprise", "authority"]
+    add_columns = ["username", "last_name", "first_name", "email", "mobile", "active", "roles",
+                   "enterprise", "authority", "password", "conf_password"]
+    edit_columns = ["username", "last_name", "first_name", "email", "mobile", "active",
+                    "roles", "enterprise", "authority"]
+    show_fieldsets = [
+        (_l("User info"), {"fields": ["username", "active", "roles", "enterprise", "authority",
+                                      "must_change_password", "totp_enabled", "login_count"]}),
+        (_l("Personal Info"), {"fields": ["last_name", "first_name", "email", "mobile"]}),
+        (_l("Audit Info"), {"fields": ["last_login", "fail_login_count", "created_on",
+                                       "changed_on"]}),
+    ]
+    label_columns = {**UserDBModelView.label_columns, "enterprise": _l("Enterprise"),
+                     "authority": _l("Authority"), "mobile": _l("Mobile"),
+                     "must_change_password": _l("Must change password"),
+                     "totp_enabled": _l("Two-factor authentication")}
+
+    def _check_organisation(self, item):
+        if item.enterprise is not None and item.authority is not None:
+            raise AccountOrganisationError(gettext(
+                "A user belongs to an enterprise or to an authority, not both."))
+
+    def pre_add(self, item):
+        self._check_organisation(item)
+        super().pre_add(item)
+        item.must_change_password = True
+
+    def pre_update(self, item):
+        self._check_organisation(item)
+        super().pre_update(item)
+
+    @action("reset_totp", _l("Reset two-factor"),
+            _l("Remove this user's authenticator and recovery codes? They must enrol again."),
+            "fa-mobile", multiple=False)
+    def reset_totp(self, items):
+        items = items if isinstance(items, list) else [items]
+        if not items or any(item is None for item in items):
+            abort(404)
+        from app.models.identity import RecoveryCode
+
+        for item in items:
+            item.totp_enabled = False
+            item.totp_secret = None
+            item.totp_last_counter = None
+            db.session.query(RecoveryCode).filter(RecoveryCode.user_id == item.id).delete()
+            audit.record(db.session, "totp", target=item, detail="reset by admin")
+            flash(gettext("Two-factor authentication of %(user)s was reset.",
+                          user=item.username), "info")
+        db.session.commit()
+        return redirect(self.get_redirect())
