@@ -34,3 +34,7 @@ class UserNameTakenError(DomainError):
 
 class AccountOrganisationError(DomainError):
     pass
+
+
+class RoleNameTakenError(DomainError):
+    pass

@@ -163,3 +163,18 @@ def test_enterprise_admin_has_no_fab_security_views(as_user):
     for path in ("/users/list/", "/roles/list/", "/permissions/list/", "/permissionviews/list/",
                  "/resetpassword/form?pk=1", "/outbox/"):
         assert a.get(path).status_code in (302, 403), path
+
+
+def test_role_names_are_unique_per_enterprise_only(as_user, db_session):
+    a, b = as_user("ent.a"), as_user("ent.b")
+    assert a.post("/enterprise/roles/add", data={"name": "审核员"}).status_code == 302
+    r = a.post("/enterprise/roles/add", data={"name": "审核员"})
+    assert db_session.query(EnterpriseRole).filter_by(name="审核员").count() == 1
+    assert "已有名为" in " ".join(m for _, m in _flashes(a)) or "已有名为" in r.text
+    assert b.post("/enterprise/roles/add", data={"name": "审核员"}).status_code == 302
+    assert db_session.query(EnterpriseRole).filter_by(name="审核员").count() == 2
+
+
+def _flashes(client):
+    with client.session_transaction() as sess:
+        return sess.get("_flashes", [])

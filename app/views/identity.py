@@ -26,6 +26,7 @@ from app.errors import (
     AccountOrganisationError,
     AccountSelfLockoutError,
     PermissionNotGrantableError,
+    RoleNameTakenError,
     RoleNotAssignableError,
     UserNameTakenError,
 )
@@ -263,9 +264,24 @@ def _self_service_permission_views():
     return [pv for pv in (sm.find_permission_view_menu(p, v) for p, v in SELF_SERVICE) if pv]
 
 
+def _check_role_name(item: EnterpriseRole) -> None:
+    name = (item.name or "").strip()
+    if not name:
+        raise RoleNameTakenError(gettext("Give the role a name."))
+    with db.session.no_autoflush:
+        clash = db.session.query(EnterpriseRole.id).filter(
+            EnterpriseRole.enterprise_id == g.user.enterprise_id, EnterpriseRole.name == name,
+            EnterpriseRole.id != (item.id or 0)).first()
+    if clash:
+        raise RoleNameTakenError(gettext("Your enterprise already has a role named %(name)s.",
+                                         name=name))
+    item.name = name
+
+
 def _sync_fab_role(item: EnterpriseRole, permissions) -> None:
     """Create/update the FAB role behind an enterprise role. Self-service permissions (change
     own password) are always added so a user holding only this role is never locked out."""
+    _check_role_name(item)
     _check_permissions(permissions)
     fab_name = f"{ENTERPRISE_ROLE_PREFIX}{g.user.enterprise_id}:{item.name}"
     if item.role is None:
