@@ -87,6 +87,31 @@ API_METHOD_PERMISSIONS = {"get_list": "list", "get": "show", "post": "add", "put
                           "delete": "delete", "info": "list"}
 
 
+# Human labels for permission and view-menu names (enterprise role form, role lists).
+PERMISSION_LABELS = {
+    "can_list": _l("list"),
+    "can_show": _l("view details"),
+    "can_add": _l("add"),
+    "can_edit": _l("edit"),
+    "can_delete": _l("delete"),
+    "can_export": _l("export"),
+    "can_upload": _l("upload"),
+    "can_download": _l("download"),
+    "menu_access": _l("menu entry"),
+    "reset_password": _l("reset password"),
+}
+VIEW_LABELS = {
+    PV_ENTERPRISE: _l("Enterprise information"),
+    PV_AUTHORITY: _l("Authorities"),
+    PV_ENTERPRISE_USER: _l("Users of my enterprise"),
+    PV_ENTERPRISE_ROLE: _l("Roles of my enterprise"),
+    PV_AUDIT: _l("Audit trail"),
+    PV_ATTACHMENT: _l("Attachments"),
+    MENU_MY_ENTERPRISE: _l("My enterprise"),
+    MENU_CAT_ORG: _l("Organisations"),
+}
+
+
 def _perms(view: str, names) -> list[tuple[str, str]]:
     return [(name, view) for name in names]
 

@@ -23,7 +23,7 @@ def test_update_records_before_and_after_of_changed_fields(as_user, db_session):
         "email": "qq@suitong.example.cn", "roles": ["5"], "password": "Initial#2026a",
         "conf_password": "Initial#2026a"})
     created = _events(db_session, action="create", target_type="ab_user", actor_name="ent.a")
-    assert created and created[-1].target_label == "七 钱" or created[-1].target_id
+    assert created[-1].target_label == "钱七" and created[-1].target_id
     uid = ids(db_session)["users"]["qian.qi"]
     a.post(f"/enterprise/users/edit/{uid}", data={
         "last_name": "钱", "first_name": "七", "email": "qian.qi@suitong.example.cn",

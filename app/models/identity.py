@@ -33,6 +33,16 @@ class AppUser(User):
     totp_enabled = Column(Boolean, nullable=False, default=False)
     totp_last_counter = Column(Integer, nullable=True)  # refuses a replayed code
 
+    def get_full_name(self) -> str:
+        """Chinese names read family name first, without a space (陈志强)."""
+        first, last = self.first_name or "", self.last_name or ""
+        if any("\u4e00" <= ch <= "\u9fff" for ch in first + last):
+            return f"{last}{first}"
+        return f"{first} {last}".strip()
+
+    def __repr__(self) -> str:
+        return self.get_full_name()
+
     @property
     def organisation(self):
         return self.enterprise or self.authority

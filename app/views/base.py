@@ -56,6 +56,12 @@ class AppModelView(ModelView):
     export_columns: list[str] | None = None  # default: list_columns
     export_title: str | None = None
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Lists and detail pages show blanks and 是/否, never "None" / "True".
+        for column in {*(self.list_columns or []), *(self.show_columns or [])}:
+            self.formatters_columns.setdefault(column, display_value)
+
     def _get_list_widget(self, filters, actions=None, order_column="", order_direction="",
                          page=None, page_size=None, widgets=None, **kwargs):
         cap = current_app.config.get("FAB_MAX_PAGE_SIZE", 100)
@@ -112,6 +118,16 @@ class AppModelView(ModelView):
         return send_file(path, as_attachment=True, download_name=name,
                          mimetype="application/vnd.openxmlformats-officedocument"
                                   ".spreadsheetml.sheet")
+
+
+def display_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if hasattr(value, "strftime") and hasattr(value, "hour"):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return value
 
 
 def _column_value(view, item, column):

@@ -39,10 +39,12 @@ from app.security import (
     ENTERPRISE_ASSIGNABLE_ROLES,
     ENTERPRISE_GRANTABLE,
     ENTERPRISE_ROLE_PREFIX,
+    PERMISSION_LABELS,
     PV_ENTERPRISE_ROLE,
     PV_ENTERPRISE_USER,
     ROLE_LABELS,
     SELF_SERVICE,
+    VIEW_LABELS,
 )
 from app.services import audit
 from app.services.passwords import PasswordPolicy
@@ -104,7 +106,9 @@ def role_label(role) -> str:
 
 
 def permission_label(pv) -> str:
-    return f"{gettext(pv.view_menu.name)} · {gettext(pv.permission.name)}"
+    view = VIEW_LABELS.get(pv.view_menu.name, pv.view_menu.name)
+    perm = PERMISSION_LABELS.get(pv.permission.name, pv.permission.name)
+    return f"{view} · {perm}"
 
 
 def random_initial_password() -> str:

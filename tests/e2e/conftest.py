@@ -172,12 +172,11 @@ def live_server(chromium_path, server_log):
     free port, yield its base URL, stop it and drop its database afterwards."""
     _compile_catalogs()
     instance_dir = tempfile.mkdtemp(prefix="regportal-e2e-")
-    database = _E2EDatabase(instance_dir)
-    env = _server_env(instance_dir, database.url)
     flask = [sys.executable, "-m", "flask", "--app", "run"]
-    proc = None
-    log = None
+    database = proc = log = None
     try:
+        database = _E2EDatabase(instance_dir)
+        env = _server_env(instance_dir, database.url)
         setup = subprocess.run([*flask, "regportal", "setup"], cwd=ROOT, env=env,
                                capture_output=True, text=True, timeout=SETUP_TIMEOUT)
         if setup.returncode != 0:
@@ -201,7 +200,8 @@ def live_server(chromium_path, server_log):
                 proc.wait(timeout=10)
         if log is not None:
             log.close()
-        database.drop()
+        if database is not None:
+            database.drop()
         shutil.rmtree(instance_dir, ignore_errors=True)
 
 
