@@ -14,6 +14,8 @@ Environment variables:
   CAPTCHA_ENABLED   "0" turns the login captcha off (tests, demos). Default on.
   ATTACHMENT_MAX_BYTES  upload size limit (default 10 MiB).
   PORT              dev server port (default 8080), used by `make run`.
+  PUBLIC_BASE_URL   the portal's public address, for links in mail (required in production).
+  PROXY_FIX_X_FOR   trusted reverse proxies in front of the app (0 = none).
 """
 
 import os
@@ -87,6 +89,17 @@ class Config:
         self.AUTH_RATE_LIMIT = "10 per minute"
         self.FAB_PASSWORD_COMPLEXITY_ENABLED = True
         self.JWT_ACCESS_TOKEN_EXPIRES = 3600
+        # FAB's API keys would bypass our 2FA and password gates: off.
+        self.FAB_API_KEY_ENABLED = False
+        # Links in mail are built from this, never from the request's Host header.
+        self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
+        if production and not self.PUBLIC_BASE_URL:
+            raise RuntimeError("PUBLIC_BASE_URL must be set when REGPORTAL_ENV=production")
+        if not self.PUBLIC_BASE_URL:
+            self.PUBLIC_BASE_URL = "http://127.0.0.1:" + os.environ.get("PORT", "8080")
+        # Number of reverse proxies in front of the app whose X-Forwarded-For/-Proto to trust
+        # (client IP for rate limits and the audit trail). 0: none, use the socket address.
+        self.PROXY_FIX_X_FOR = int(os.environ.get("PROXY_FIX_X_FOR", "0"))
 
         # i18n: Simplified Chinese first; our catalogs override FAB's dated zh catalog.
         self.BABEL_DEFAULT_LOCALE = "zh"

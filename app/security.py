@@ -197,11 +197,41 @@ class AppSecurityManager(SecurityManager):
         self.userdbmodelview = AppUserDBModelView
         super().__init__(appbuilder)
 
+    # ----- sessions and tokens: a changed credential ends older logins ---------------
+    def load_user(self, pk):
+        from flask import session
+
+        from app.services import sessions
+
+        user = super().load_user(pk)
+        if user is not None and has_request_context() and not sessions.matches(
+                user, session.get(sessions.SESSION_KEY)):
+            return None  # logged out elsewhere, password or 2FA changed, deactivated
+        return user
+
+    def load_user_jwt(self, _jwt_header, jwt_data):
+        from app.services import sessions
+        from app.views.accounts import api_refusal
+
+        user = self.get_user_by_id(int(jwt_data["sub"]))
+        if user is None or not user.is_active:
+            return None
+        if not sessions.matches(user, jwt_data.get(sessions.JWT_CLAIM)):
+            return None
+        if api_refusal(user):
+            return None
+        g.user = user
+        return user
+
+    def role_names(self, user) -> set[str]:
+        """Roles held directly and through FAB groups."""
+        return {r.name for r in self.get_user_roles(user)}
+
     # ----- tenancy --------------------------------------------------------------------
     def tenant_scope(self, user) -> TenantScope:
         if user is None or not getattr(user, "is_authenticated", False):
             return TenantScope(ANONYMOUS)
-        role_names = {r.name for r in user.roles}
+        role_names = self.role_names(user)
         if ROLE_ADMIN in role_names:
             return TenantScope(UNRESTRICTED, user_id=user.id)
         if user.enterprise_id:
@@ -211,9 +241,8 @@ class AppSecurityManager(SecurityManager):
         return TenantScope(INDIVIDUAL, user_id=user.id)
 
     # ----- 2FA policy -----------------------------------------------------------------
-    @staticmethod
-    def totp_required(user) -> bool:
-        return any(r.name in TOTP_MANDATORY_ROLES for r in user.roles)
+    def totp_required(self, user) -> bool:
+        return bool(self.role_names(user) & TOTP_MANDATORY_ROLES)
 
     # ----- passwords: one validator for every path ------------------------------------
     def add_user(self, username, first_name, last_name, email, role, password="",

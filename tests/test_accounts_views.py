@@ -19,27 +19,43 @@ def _user(db_session, name):
 
 
 # ----- captcha ---------------------------------------------------------------------------
-def test_login_needs_the_captcha_when_enabled(app, client, db_session):
+def test_login_needs_the_captcha_when_enabled(app, client, db_session, monkeypatch):
+    from app.services import captcha
+
     app.config["CAPTCHA_ENABLED"] = True
+    monkeypatch.setattr(captcha, "_new_answer", lambda: "K7PX")
     page = client.get("/login/")
     assert 'id="captcha-img"' in page.text
     img = client.get("/captcha.png")
     assert img.mimetype == "image/png" and img.data[:4] == b"\x89PNG"
+    # The answer never travels in the (readable) session cookie.
     with client.session_transaction() as sess:
-        answer = sess["captcha_answer"]
-    # Wrong answer: refused, and the answer is consumed (no replay with the right one).
+        assert "K7PX" not in repr(dict(sess))
+    saved_cookie = client.get_cookie("session").value
+    # Wrong answer: refused, and the challenge is spent (no retry with the right one).
     resp = client.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
                                         "captcha": "XXXX"})
     assert resp.status_code == 200 and "验证码" in resp.text
-    resp = client.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
-                                        "captcha": answer})
-    assert resp.status_code == 200, "a consumed captcha must not work again"
+    # Replaying the saved cookie with the right answer does not work either.
+    replay = app.test_client()
+    replay.set_cookie("session", saved_cookie)
+    resp = replay.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
+                                        "captcha": "K7PX"})
+    assert resp.status_code == 200
     client.get("/captcha.png")
-    with client.session_transaction() as sess:
-        answer = sess["captcha_answer"]
     resp = client.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
-                                        "captcha": answer.lower()})
+                                        "captcha": "k7px"})
     assert resp.status_code == 302
+    # A spent challenge cannot be reused with the cookie saved just before the login.
+    again = app.test_client()
+    client.get("/logout/")
+    client.get("/captcha.png")
+    saved_cookie = client.get_cookie("session").value
+    assert client.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
+                                        "captcha": "K7PX"}).status_code == 302
+    again.set_cookie("session", saved_cookie)
+    assert again.post("/login/", data={"username": "ent.a", "password": "Enterprise#2026",
+                                       "captcha": "K7PX"}).status_code == 200
 
 
 def test_wrong_password_is_refused_and_audited(client, db_session):
@@ -138,7 +154,8 @@ def test_forgot_password_sends_a_single_use_link_to_the_outbox(app, client, db_s
     mails = db_session.query(OutboxMessage).all()
     assert len(mails) == 1 and mails[0].recipient == "ent.b@pengcheng.example.cn"
     link = re.search(r"http://[^\s]+/reset-password/[^\s]+", mails[0].body).group(0)
-    path = link.split("localhost", 1)[1]
+    assert link.startswith(app.config["PUBLIC_BASE_URL"] + "/reset-password/")
+    path = "/reset-password/" + link.split("/reset-password/", 1)[1]
     r = client.post(path, data={"password": "weak", "conf_password": "weak"})
     assert r.status_code == 200 and "至少" in r.text
     r = client.post(path, data={"password": "Fresh#2026c", "conf_password": "Fresh#2026c"})
@@ -301,3 +318,114 @@ def test_system_admin_reads_the_outbox(client, as_user):
     assert page.status_code == 200 and "ent.a@suitong.example.cn" in page.text
     assert "/reset-password/" in page.text
     assert as_user("auditor").get("/outbox/").status_code in (302, 403)
+
+
+def test_reset_link_ignores_a_forged_host_header(app, client, db_session):
+    client.post("/forgot-password/", data={"username": "ent.b"},
+                headers={"Host": "evil.example"})
+    body = db_session.query(OutboxMessage).one().body
+    assert "evil.example" not in body
+    assert app.config["PUBLIC_BASE_URL"] + "/reset-password/" in body
+
+
+def test_logout_ends_every_copy_of_the_session(app, client):
+    login(client, "ent.a")
+    saved = client.get_cookie("session").value
+    assert client.get("/enterprises/list/").status_code == 200
+    client.get("/logout/")
+    thief = app.test_client()
+    thief.set_cookie("session", saved)
+    r = thief.get("/enterprises/list/")
+    assert r.status_code == 302 and "/login/" in r.location
+
+
+def test_password_change_ends_other_sessions_but_not_this_one(app):
+    a1, a2 = app.test_client(), app.test_client()
+    login(a1, "ent.b")
+    login(a2, "ent.b")
+    r = a1.post("/resetmypassword/form", data={"old_password": "Enterprise#2026",
+                                               "password": "Renewed#2026b",
+                                               "conf_password": "Renewed#2026b"})
+    assert r.status_code == 302
+    assert a1.get("/enterprises/list/").status_code == 200
+    assert a2.get("/enterprises/list/").status_code == 302
+
+
+def test_api_tokens_stop_at_a_reset_and_refresh_obeys_the_gates(app, db_session, as_user):
+    c = app.test_client()
+    body = {"username": "ent.b", "password": "Enterprise#2026", "provider": "db",
+            "refresh": True}
+    tokens = c.post("/api/v1/security/login", json=body).get_json()
+    access = {"Authorization": "Bearer " + tokens["access_token"]}
+    refresh = {"Authorization": "Bearer " + tokens["refresh_token"]}
+    assert c.get("/api/v1/enterprise/", headers=access).status_code == 200
+    assert c.post("/api/v1/security/refresh", headers=refresh).status_code == 200
+    # ent.b's admin... is ent.b itself: a system admin resets its password.
+    uid = _user(db_session, "ent.b").id
+    r = as_user("admin").post(f"/resetpassword/form?pk={uid}",
+                              data={"password": "Temp#2026zz", "conf_password": "Temp#2026zz"})
+    assert r.status_code in (200, 302)
+    assert _user(db_session, "ent.b").must_change_password
+    assert c.get("/api/v1/enterprise/", headers=access).status_code == 401
+    assert c.post("/api/v1/security/refresh", headers=refresh).status_code == 401
+
+
+def test_refresh_is_refused_after_a_two_factor_reset(app, db_session, as_user):
+    c = app.test_client()
+    tokens = c.post("/api/v1/security/login", json={
+        "username": "auditor", "password": "Audit#2026", "provider": "db",
+        "totp": totp_now("auditor"), "refresh": True}).get_json()
+    refresh = {"Authorization": "Bearer " + tokens["refresh_token"]}
+    uid = _user(db_session, "auditor").id
+    as_user("admin").post(f"/users/action/reset_totp/{uid}")
+    assert c.post("/api/v1/security/refresh", headers=refresh).status_code == 401
+    access = {"Authorization": "Bearer " + tokens["access_token"]}
+    assert c.get("/api/v1/audit_event/", headers=access).status_code == 401
+
+
+def test_token_refresh_has_no_shared_rate_limit_bucket(app):
+    c = app.test_client()
+    tokens = c.post("/api/v1/security/login", json={
+        "username": "ent.a", "password": "Enterprise#2026", "provider": "db",
+        "refresh": True}).get_json()
+    for i in range(12):
+        c.post("/api/v1/security/refresh", headers={"Authorization": "Bearer junk"},
+               environ_base={"REMOTE_ADDR": f"10.1.0.{i}"})
+    r = c.post("/api/v1/security/refresh",
+               headers={"Authorization": "Bearer " + tokens["refresh_token"]},
+               environ_base={"REMOTE_ADDR": "10.2.0.1"})
+    assert r.status_code == 200
+
+
+def test_totp_step_limit_cannot_be_dodged_with_a_username_field(app, client):
+    login(client, "reg.rental", totp=False)
+    saved = client.get_cookie("session").value
+    codes = []
+    for i in range(12):
+        c = app.test_client()
+        c.set_cookie("session", saved)
+        r = c.post("/login/totp/", data={"code": "000000", "username": f"x{i}"},
+                   environ_base={"REMOTE_ADDR": f"10.3.0.{i}"})
+        codes.append(r.status_code)
+    assert 429 in codes
+
+
+def test_totp_step_gives_up_after_five_wrong_codes(client):
+    login(client, "reg.rental", totp=False)
+    for _ in range(4):
+        assert client.post("/login/totp/", data={"code": "000000"}).status_code == 200
+    r = client.post("/login/totp/", data={"code": "000000"})
+    assert r.status_code == 302 and "/login/" in r.location
+    r = client.post("/login/totp/", data={"code": totp_now("reg.rental")})
+    assert r.status_code == 302 and r.location.endswith("/login/")
+
+
+def test_half_finished_enrolment_secret_does_not_pass_to_the_next_user(app, client):
+    import re as _re
+
+    login(client, "ent.a")
+    first = _re.search(r'id="totp-secret">([A-Z2-7]+)<', client.get("/two-factor/enrol/").text)
+    client.get("/logout/")
+    login(client, "ent.b")
+    second = _re.search(r'id="totp-secret">([A-Z2-7]+)<', client.get("/two-factor/enrol/").text)
+    assert first.group(1) != second.group(1)

@@ -178,3 +178,47 @@ def test_role_names_are_unique_per_enterprise_only(as_user, db_session):
 def _flashes(client):
     with client.session_transaction() as sess:
         return sess.get("_flashes", [])
+
+
+def test_user_name_twins_differing_in_case_are_refused(app, as_user, db_session):
+    """FAB finds users case-insensitively: an 'ADMIN' beside 'admin' would lock both out."""
+    a = as_user("ent.a")
+    for name in ("ADMIN", "Ent.B"):
+        r = a.post("/enterprise/users/add",
+                   data=_new_user_form(name, [_role_id(db_session, "Enterprise Staff")],
+                                       email=f"{name.lower()}.twin@suitong.example.cn"))
+        assert r.status_code == 200 and "该用户名已被占用" in r.text, name
+    r = a.post("/enterprise/users/add", data=_new_user_form(
+        "twin.mail", [_role_id(db_session, "Enterprise Staff")],
+        email="ENT.B@pengcheng.example.cn"))
+    assert r.status_code == 200
+    assert login(app.test_client(), "admin").status_code == 302
+    from conftest import api_token
+
+    h = bearer(api_token(app.test_client(), "ent.a"))
+    r = app.test_client().post("/api/v1/enterprise_user/", headers=h, json={
+        "username": "Admin", "first_name": "a", "last_name": "b", "email": "x@y.cn",
+        "roles": [_role_id(db_session, "Enterprise Staff")]})
+    assert r.status_code == 400
+    assert db_session.query(AppUser).filter(AppUser.username.in_(
+        ["ADMIN", "Ent.B", "twin.mail", "Admin"])).count() == 0
+
+
+def test_refused_role_ids_do_not_reveal_other_enterprises_role_names(app, as_user, db_session):
+    b = as_user("ent.b")
+    b.post("/enterprise/roles/add", data={"name": "鹏程机密角色"})
+    b_role = db_session.query(EnterpriseRole).filter_by(name="鹏程机密角色").one().role_id
+    c = app.test_client()
+    h = bearer(api_token(c, "ent.a"))
+    me = ids(db_session)["users"]["ent.a"]
+    r = c.put(f"/api/v1/enterprise_user/{me}", headers=h, json={"roles": [b_role]})
+    assert r.status_code == 400 and "鹏程" not in r.get_data(as_text=True)
+
+
+def test_system_admin_cannot_create_a_user_whose_password_is_the_user_name(as_user, db_session):
+    r = as_user("admin").post("/users/add", data={
+        "username": "Wang2026x", "last_name": "王", "first_name": "二", "email": "w2@x.cn",
+        "active": "y", "roles": [str(_role_id(db_session, "Enterprise Staff"))],
+        "password": "Wang2026x", "conf_password": "Wang2026x"})
+    assert db_session.query(AppUser).filter_by(username="Wang2026x").first() is None
+    assert r.status_code in (200, 302)

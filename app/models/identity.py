@@ -32,6 +32,9 @@ class AppUser(User):
     totp_secret = Column(String(64), nullable=True)
     totp_enabled = Column(Boolean, nullable=False, default=False)
     totp_last_counter = Column(Integer, nullable=True)  # refuses a replayed code
+    # Bumped on logout, password change/reset and 2FA reset: every older session cookie and
+    # API token of the user stops working (see app.services.sessions).
+    session_epoch = Column(Integer, nullable=False, default=0, server_default="0")
 
     def get_full_name(self) -> str:
         """Chinese names read family name first, without a space (陈志强)."""
@@ -86,3 +89,13 @@ class RecoveryCode(Model):
                      index=True)
     code_hash = Column(String(256), nullable=False)
     used_on = Column(DateTime, nullable=True)
+
+
+class CaptchaChallenge(Model):
+    """Server-side captcha answers: the session only holds the random id, the answer never
+    leaves the server and a challenge is deleted on first use."""
+
+    __tablename__ = "captcha_challenge"
+    id = Column(String(64), primary_key=True)
+    answer_hash = Column(String(64), nullable=False)
+    created_on = Column(DateTime, nullable=False, index=True)

@@ -12,13 +12,14 @@ from sqlalchemy.orm import Session
 from app.models.audit import AuditEvent
 
 # Never logged: the audit rows themselves and pure bookkeeping.
-_SKIP_TABLES = {"audit_event", "totp_recovery_code", "outbox_message", "ab_permission",
+_SKIP_TABLES = {"audit_event", "totp_recovery_code", "outbox_message", "captcha_challenge",
+                "ab_permission",
                 "ab_view_menu", "ab_permission_view", "alembic_version"}
 # Logged as changed, never with their values.
-_SECRET_COLUMNS = {"password", "totp_secret", "code_hash", "totp_last_counter"}
+_SECRET_COLUMNS = {"password", "totp_secret", "code_hash", "answer_hash"}
 # Noise: FAB's login bookkeeping is covered by the login events.
 _IGNORED_COLUMNS = {"last_login", "login_count", "fail_login_count", "changed_on",
-                    "changed_by_fk"}
+                    "changed_by_fk", "totp_last_counter", "session_epoch"}
 # Relationship collections whose change is a permission change.
 _PERMISSION_COLLECTIONS = {("ab_user", "roles"), ("ab_role", "permissions")}
 

@@ -3,6 +3,8 @@ change, forgot-password by signed link, TOTP enrolment, API login with TOTP, out
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Response,
     current_app,
@@ -25,7 +27,13 @@ from flask_appbuilder.utils.base import get_safe_redirect
 from flask_appbuilder.utils.limit import Limit
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import (
+    create_access_token,
+    create_refresh_token,
+    get_jwt,
+    get_jwt_identity,
+    jwt_required,
+)
 from flask_limiter.util import get_remote_address
 from flask_login import login_user, logout_user
 from flask_wtf import FlaskForm
@@ -36,22 +44,34 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from app.extensions import db
-from app.services import audit, captcha, totp
+from app.services import audit, captcha, sessions, totp
 from app.services.mail import send_mail
 from app.services.passwords import PasswordPolicy, PasswordPolicyError
 
 
 # ----- rate-limit keys ------------------------------------------------------------------
 def _username_key() -> str:
-    """Per-username limit key, for form and JSON logins (and the pending 2FA user)."""
+    """Per-account limit key: the user name of a form or JSON login; on the TOTP step only
+    the pending user from the signed session (a form field cannot change the bucket)."""
+    if (request.endpoint or "").endswith(".login_totp"):
+        return f"pending:{session.get('pending_2fa_user', '')}"
     name = request.form.get("username")
     if name is None and request.is_json:
         body = request.get_json(silent=True)
         if isinstance(body, dict):
             name = body.get("username")
-    if not name:
-        name = f"pending:{session.get('pending_2fa_user', '')}"
-    return "user:" + str(name).strip().lower()[:128]
+    return "user:" + str(name or "").strip().lower()[:128]
+
+
+def _not_a_login() -> bool:
+    """Blueprint-wide limits apply to the login steps only (not to token refresh)."""
+    return (request.endpoint or "").rsplit(".", 1)[-1] not in ("login", "login_totp")
+
+
+def _current_user_key() -> str:
+    user = getattr(g, "user", None)
+    uid = user.id if user is not None and getattr(user, "is_authenticated", False) else ""
+    return f"account:{uid}:{get_remote_address()}"
 
 
 def _login_limit() -> str:
@@ -101,9 +121,23 @@ class NewPasswordForm(FlaskForm):
 
 
 # ----- login ----------------------------------------------------------------------------
+PENDING_2FA_SECONDS = 300
+PENDING_2FA_ATTEMPTS = 5
+
+
+def fresh_session() -> None:
+    """Start from an empty session (no captcha, enrolment or 2FA state of a previous user);
+    only the chosen language survives."""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+
+
 def _finish_login(user, next_url: str):
+    fresh_session()
     login_user(user, remember=False)
-    session.pop("pending_2fa_user", None)
+    session[sessions.SESSION_KEY] = sessions.session_version(user)
     audit.record(db.session, "login", actor=user, target=user)
     db.session.commit()
     return redirect(next_url or current_app.appbuilder.get_url_for_index)
@@ -117,8 +151,8 @@ class AppAuthDBView(AuthDBView):
 
     # Every POST of this blueprint (password and TOTP steps): per IP and per user name.
     limits = [
-        Limit(_login_limit, get_remote_address, methods=["POST"]),
-        Limit(_login_limit, _username_key, methods=["POST"]),
+        Limit(_login_limit, get_remote_address, methods=["POST"], exempt_when=_not_a_login),
+        Limit(_login_limit, _username_key, methods=["POST"], exempt_when=_not_a_login),
     ]
 
     @expose("/login/", methods=["GET", "POST"])
@@ -139,7 +173,10 @@ class AppAuthDBView(AuthDBView):
                 flash(str(self.invalid_login_message), "warning")
                 return self._render(form)
             if user.totp_enabled:
+                fresh_session()
                 session["pending_2fa_user"] = user.id
+                session["pending_2fa_at"] = int(time.time())
+                session["pending_2fa_tries"] = 0
                 session["pending_2fa_next"] = next_url
                 return redirect(url_for(f"{self.__class__.__name__}.login_totp"))
             return _finish_login(user, next_url)
@@ -156,16 +193,24 @@ class AppAuthDBView(AuthDBView):
         if not uid:
             return redirect(self.appbuilder.get_url_for_login)
         user = self.appbuilder.sm.get_user_by_id(uid)
-        if user is None or not user.is_active:
-            session.pop("pending_2fa_user", None)
+        expired = time.time() - session.get("pending_2fa_at", 0) > PENDING_2FA_SECONDS
+        if user is None or not user.is_active or expired:
+            fresh_session()
+            if expired:
+                flash(gettext("The sign-in has expired; enter your password again."), "info")
             return redirect(self.appbuilder.get_url_for_login)
         form = TotpForm()
         if form.validate_on_submit():
             if totp.verify_user_code(user, form.code.data):
-                return _finish_login(user, session.pop("pending_2fa_next", ""))
+                return _finish_login(user, session.get("pending_2fa_next", ""))
             audit.record(db.session, "login_failed", actor_name=user.username, target=user,
                          detail=gettext("Wrong two-factor code."))
             db.session.commit()
+            session["pending_2fa_tries"] = session.get("pending_2fa_tries", 0) + 1
+            if session["pending_2fa_tries"] >= PENDING_2FA_ATTEMPTS:
+                fresh_session()
+                flash(gettext("Too many wrong codes; enter your password again."), "warning")
+                return redirect(self.appbuilder.get_url_for_login)
             flash(gettext("The code is wrong or already used."), "warning")
         return self.render_template("accounts/totp_verify.html", form=form,
                                     appbuilder=self.appbuilder)
@@ -180,10 +225,12 @@ class AppAuthDBView(AuthDBView):
     def logout(self):
         user = self._get_authenticated_user()
         if user is not None:
+            # Every copy of this user's session cookie (and API token) ends here.
+            user.session_epoch = (user.session_epoch or 0) + 1
             audit.record(db.session, "logout", actor=user, target=user)
             db.session.commit()
         logout_user()
-        session.pop("pending_2fa_user", None)
+        fresh_session()
         return redirect(self.appbuilder.get_url_for_index)
 
 
@@ -194,6 +241,7 @@ class ChangePasswordView(ResetMyPasswordView):
 
     route_base = "/resetmypassword"
     form = ChangePasswordForm
+    limits = [Limit(_login_limit, _current_user_key, methods=["POST"])]
     form_title = _l("Change password")
 
     def form_get(self, form):
@@ -215,6 +263,8 @@ class ChangePasswordView(ResetMyPasswordView):
             return redirect(url_for(f"{self.__class__.__name__}.this_form_get"))
         audit.record(db.session, "password", target=user)
         db.session.commit()
+        # Other sessions and tokens of this user end; this one goes on.
+        session[sessions.SESSION_KEY] = sessions.session_version(user)
         flash(gettext("Your password has been changed."), "success")
         return redirect(self.appbuilder.get_url_for_index)
 
@@ -245,9 +295,13 @@ def _reset_serializer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="password-reset")
 
 
+def _password_fingerprint(user) -> str:
+    # Any password change voids the link (single use); the hash itself is not disclosed.
+    return sessions.session_version(user)[:16]
+
+
 def make_reset_token(user) -> str:
-    # The password-hash tail makes the link single-use: any password change voids it.
-    return _reset_serializer().dumps({"uid": user.id, "ph": (user.password or "")[-12:]})
+    return _reset_serializer().dumps({"uid": user.id, "ph": _password_fingerprint(user)})
 
 
 def read_reset_token(token: str):
@@ -260,7 +314,7 @@ def read_reset_token(token: str):
     if not isinstance(data, dict):
         return None
     user = current_app.appbuilder.sm.get_user_by_id(data.get("uid"))
-    if user is None or not user.is_active or (user.password or "")[-12:] != data.get("ph"):
+    if user is None or not user.is_active or data.get("ph") != _password_fingerprint(user):
         return None
     return user
 
@@ -281,8 +335,9 @@ class ForgotPasswordView(BaseView):
                 name = form.username.data.strip()
                 user = sm.find_user(username=name) or sm.find_user(email=name)
                 if user is not None and user.is_active and user.email:
-                    link = url_for("PasswordResetView.reset", token=make_reset_token(user),
-                                   _external=True)
+                    # Never from the Host header: a forged Host would send the token away.
+                    link = current_app.config["PUBLIC_BASE_URL"] + url_for(
+                        "PasswordResetView.reset", token=make_reset_token(user))
                     send_mail(user.email, gettext("RegPortal password reset"),
                               gettext("Open this link within 30 minutes to set a new password "
                                       "for %(user)s:\n\n%(link)s\n\nIf you did not ask for "
@@ -330,6 +385,7 @@ class TwoFactorView(BaseView):
 
     route_base = "/two-factor"
     default_view = "index"
+    limits = [Limit(_login_limit, _current_user_key, methods=["POST"])]
 
     @expose("/", methods=["GET"])
     def index(self):
@@ -351,10 +407,11 @@ class TwoFactorView(BaseView):
         user = self.appbuilder.sm.get_user_by_id(g.user.id)
         if user.totp_enabled:
             return redirect(url_for("TwoFactorView.index"))
-        secret = session.get("totp_enrol_secret")
-        if not secret:
-            secret = totp.new_secret()
-            session["totp_enrol_secret"] = secret
+        pending = session.get("totp_enrol")
+        if not pending or pending.get("uid") != user.id:
+            pending = {"uid": user.id, "secret": totp.new_secret()}
+            session["totp_enrol"] = pending
+        secret = pending["secret"]
         form = TotpForm()
         if form.validate_on_submit():
             if totp.verify_code(secret, form.code.data):
@@ -363,7 +420,8 @@ class TwoFactorView(BaseView):
                 codes = totp.new_recovery_codes(user)
                 audit.record(db.session, "totp", target=user, detail="enrolled")
                 db.session.commit()
-                session.pop("totp_enrol_secret", None)
+                session.pop("totp_enrol", None)
+                session[sessions.SESSION_KEY] = sessions.session_version(user)
                 return self.render_template("accounts/recovery_codes.html", codes=codes,
                                             appbuilder=self.appbuilder)
             flash(gettext("The code is wrong; check the time on your phone and try again."),
@@ -407,6 +465,7 @@ class TwoFactorView(BaseView):
             db.session.query(RecoveryCode).filter(RecoveryCode.user_id == user.id).delete()
             audit.record(db.session, "totp", target=user, detail="disabled")
             db.session.commit()
+            session[sessions.SESSION_KEY] = sessions.session_version(user)
             flash(gettext("Two-factor authentication is off."), "info")
             return redirect(self.appbuilder.get_url_for_index)
         flash(gettext("The code is wrong or already used."), "danger")
@@ -418,8 +477,8 @@ class AppSecurityApi(SecurityApi):
     """FAB's /api/v1/security/login, with rate limits, audit and the TOTP step."""
 
     limits = [
-        Limit(_login_limit, get_remote_address, methods=["POST"]),
-        Limit(_login_limit, _username_key, methods=["POST"]),
+        Limit(_login_limit, get_remote_address, methods=["POST"], exempt_when=_not_a_login),
+        Limit(_login_limit, _username_key, methods=["POST"], exempt_when=_not_a_login),
     ]
 
     @expose("/login", methods=["POST"])
@@ -442,12 +501,12 @@ class AppSecurityApi(SecurityApi):
                          target_type="ab_user", detail="API")
             db.session.commit()
             return self.response_401()
-        if user.must_change_password:
-            return self.response(403, message=gettext(
-                "You must change your password on the web page before using the API."))
-        if sm.totp_required(user) and not user.totp_enabled:
-            return self.response(403, message=gettext(
-                "Enrol in two-factor authentication on the web page before using the API."))
+        refusal = api_refusal(user)
+        if refusal:
+            audit.record(db.session, "login_failed", actor_name=user.username, target=user,
+                         detail=f"API: {refusal}")
+            db.session.commit()
+            return self.response(403, message=refusal)
         if user.totp_enabled and not totp.verify_user_code(user, str(code or "")):
             audit.record(db.session, "login_failed", actor_name=user.username, target=user,
                          detail="API: two-factor code")
@@ -456,11 +515,42 @@ class AppSecurityApi(SecurityApi):
                 "A valid two-factor code is required in the \"totp\" field."))
         audit.record(db.session, "login", actor=user, target=user, detail="API")
         db.session.commit()
-        resp = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(identity=str(user.id),
-                                                                   fresh=True)}
+        claims = {sessions.JWT_CLAIM: sessions.session_version(user)}
+        resp = {API_SECURITY_ACCESS_TOKEN_KEY: create_access_token(
+            identity=str(user.id), fresh=True, additional_claims=claims)}
         if payload.get("refresh"):
-            resp[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(identity=str(user.id))
+            resp[API_SECURITY_REFRESH_TOKEN_KEY] = create_refresh_token(
+                identity=str(user.id), additional_claims=claims)
         return self.response(200, **resp)
+
+    @expose("/refresh", methods=["POST"])
+    @jwt_required(refresh=True)
+    @safe
+    def refresh(self):
+        """A new access token, only while the refresh token's user still passes every gate
+        (active, same password and 2FA enrolment, no forced change, not logged out)."""
+        user = self.appbuilder.sm.get_user_by_id(int(get_jwt_identity()))
+        if user is None or not user.is_active or not sessions.matches(
+                user, get_jwt().get(sessions.JWT_CLAIM)):
+            return self.response_401()
+        refusal = api_refusal(user)
+        if refusal:
+            return self.response(403, message=refusal)
+        audit.record(db.session, "login", actor=user, target=user, detail="API token refresh")
+        db.session.commit()
+        token = create_access_token(identity=str(user.id), fresh=False, additional_claims={
+            sessions.JWT_CLAIM: sessions.session_version(user)})
+        return self.response(200, **{API_SECURITY_ACCESS_TOKEN_KEY: token})
+
+
+def api_refusal(user) -> str | None:
+    """Why this user may not use the API now (forced change, missing 2FA), or None."""
+    if user.must_change_password:
+        return gettext("You must change your password on the web page before using the API.")
+    if current_app.appbuilder.sm.totp_required(user) and not user.totp_enabled:
+        return gettext("Enrol in two-factor authentication on the web page before using "
+                       "the API.")
+    return None
 
 
 # ----- outbox -----------------------------------------------------------------------------

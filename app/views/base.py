@@ -64,6 +64,8 @@ class AppModelView(ModelView):
 
     def _get_list_widget(self, filters, actions=None, order_column="", order_direction="",
                          page=None, page_size=None, widgets=None, **kwargs):
+        if order_column and order_column not in (self.order_columns or []):
+            order_column, order_direction = "", ""  # `_oc_` must name a sortable column
         cap = current_app.config.get("FAB_MAX_PAGE_SIZE", 100)
         if page_size is not None and (page_size <= 0 or page_size > cap):
             page_size = cap
@@ -86,6 +88,8 @@ class AppModelView(ModelView):
         order_column, order_direction = get_order_args().get(
             self.__class__.__name__, self.base_order or ("", "")
         )
+        if order_column not in (self.order_columns or []):
+            order_column, order_direction = self.base_order or ("", "")
         query = self.datamodel.session.query(self.datamodel.obj)
         query = self.datamodel._apply_inner_all(query, joined, order_column, order_direction,
                                                 aliases_mapping={})
@@ -171,16 +175,21 @@ class UniqueAcrossTenants:
     scope (the scoped session would miss other tenants' rows and leave the database to
     refuse with an integrity error instead of a clear message)."""
 
-    def __init__(self, column, message):
+    def __init__(self, column, message, case_insensitive: bool = False):
         self.column = column
         self.message = message
+        self.case_insensitive = case_insensitive
 
     def __call__(self, form, field):
+        from sqlalchemy import func
         from wtforms.validators import ValidationError
 
         model = self.column.class_
-        with unscoped():
-            q = db.session.query(model.id).filter(self.column == field.data)
+        value = field.data or ""
+        condition = (func.lower(self.column) == value.lower()) if self.case_insensitive else (
+            self.column == value)
+        with unscoped(), db.session.no_autoflush:
+            q = db.session.query(model.id).filter(condition)
             pk = request.view_args.get("pk") if request.view_args else None
             if pk is not None:
                 q = q.filter(model.id != int(pk))

@@ -47,7 +47,7 @@ from app.security import (
     VIEW_LABELS,
 )
 from app.services import audit
-from app.services.passwords import PasswordPolicy
+from app.services.passwords import PasswordPolicy, check_password
 from app.views.base import (
     AppModelView,
     FilterInTenantScope,
@@ -83,10 +83,11 @@ def grantable_permission_views_query():
 
 def _check_roles(roles) -> None:
     allowed = set(assignable_role_names())
-    bad = [r.name for r in roles if r.name not in allowed]
+    # Name only ids: the names of roles one may not assign (other enterprises') stay hidden.
+    bad = [str(r.id) for r in roles if r.name not in allowed]
     if bad:
         raise RoleNotAssignableError(gettext("These roles cannot be assigned here: %(roles)s",
-                                 roles=", ".join(bad)))
+                                             roles=", ".join(bad)))
 
 
 def _check_permissions(pvs) -> None:
@@ -158,10 +159,12 @@ class EnterpriseUserView(AppModelView):
     formatters_columns = {"roles": lambda roles: "、".join(role_label(r) for r in roles)}
     export_formatters = formatters_columns
     validators_columns = {
-        "username": [UniqueAcrossTenants(User.username, _l("This user name is already taken.")),
+        "username": [UniqueAcrossTenants(User.username, _l("This user name is already taken."),
+                                         case_insensitive=True),
                      Length(min=3, max=64)],
         "email": [Email(message=_l("Not a valid e-mail address.")),
-                  UniqueAcrossTenants(User.email, _l("This e-mail address is already used."))],
+                  UniqueAcrossTenants(User.email, _l("This e-mail address is already used."),
+                                      case_insensitive=True)],
         "mobile": [Optional(), Length(min=11, max=20)],
     }
     add_form_extra_fields = {
@@ -233,9 +236,12 @@ class EnterpriseUserApi(ModelRestApi):
 
     def pre_add(self, item):
         _check_roles(item.roles)
+        from sqlalchemy import func
+
         with unscoped(), db.session.no_autoflush:
             taken = db.session.query(User.id).filter(
-                (User.username == item.username) | (User.email == item.email)).first()
+                (func.lower(User.username) == (item.username or "").lower())
+                | (func.lower(User.email) == (item.email or "").lower())).first()
         if taken:
             raise UserNameTakenError(gettext("This user name or e-mail address is already taken."))
         item.enterprise_id = g.user.enterprise_id
@@ -397,8 +403,16 @@ class AppUserDBModelView(UserDBModelView):
             raise AccountOrganisationError(gettext(
                 "A user belongs to an enterprise or to an authority, not both."))
 
+    validators_columns = {
+        "username": [UniqueAcrossTenants(User.username, _l("This user name is already taken."),
+                                         case_insensitive=True)],
+        "email": [UniqueAcrossTenants(User.email, _l("This e-mail address is already used."),
+                                      case_insensitive=True)],
+    }
+
     def pre_add(self, item):
         self._check_organisation(item)
+        check_password(item.password, item.username)  # before FAB hashes it
         super().pre_add(item)
         item.must_change_password = True
 
