@@ -429,3 +429,9 @@ def test_half_finished_enrolment_secret_does_not_pass_to_the_next_user(app, clie
     login(client, "ent.b")
     second = _re.search(r'id="totp-secret">([A-Z2-7]+)<', client.get("/two-factor/enrol/").text)
     assert first.group(1) != second.group(1)
+
+
+def test_captcha_images_are_rate_limited(app, client):
+    app.config["CAPTCHA_ENABLED"] = True
+    codes = [client.get("/captcha.png").status_code for _ in range(31)]
+    assert codes[:30] == [200] * 30 and codes[30] == 429

@@ -78,6 +78,10 @@ def _login_limit() -> str:
     return current_app.config.get("LOGIN_RATE_LIMIT", "10 per minute")
 
 
+def _captcha_limit() -> str:
+    return current_app.config.get("CAPTCHA_RATE_LIMIT", "30 per minute")
+
+
 def _forgot_limit() -> str:
     return current_app.config.get("FORGOT_PASSWORD_RATE_LIMIT", "5 per hour")
 
@@ -153,6 +157,9 @@ class AppAuthDBView(AuthDBView):
     limits = [
         Limit(_login_limit, get_remote_address, methods=["POST"], exempt_when=_not_a_login),
         Limit(_login_limit, _username_key, methods=["POST"], exempt_when=_not_a_login),
+        # Each captcha image stores a challenge row: bounded per IP.
+        Limit(_captcha_limit, get_remote_address, methods=["GET"],
+              exempt_when=lambda: not (request.endpoint or "").endswith(".captcha_image")),
     ]
 
     @expose("/login/", methods=["GET", "POST"])
