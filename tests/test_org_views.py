@@ -112,3 +112,10 @@ def test_admin_resets_a_lost_authenticator(as_user, app, db_session):
     login(c, "reg.rental")
     r = c.get("/enterprises/list/")
     assert r.status_code == 302 and "/two-factor/enrol/" in r.location
+
+
+def test_admin_user_list_reads_like_prose(as_user):
+    page = as_user("admin").get("/users/list/").text
+    assert "广东省交通运输厅" in page and "系统管理员" in page
+    assert ">None<" not in page.replace(" ", "").replace("\n", "")
+    assert "[System Admin]" not in page and ">True<" not in page.replace(" ", "").replace("\n", "")

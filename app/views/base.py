@@ -199,5 +199,5 @@ class UniqueAcrossTenants:
 
 
 __all__ = ["AppModelView", "FilterInTenantScope", "StrictQuerySelectMultipleField",
-           "UniqueAcrossTenants",
+           "UniqueAcrossTenants", "display_value",
            "flash_errors", "gettext", "not_found"]

@@ -53,6 +53,7 @@ from app.views.base import (
     FilterInTenantScope,
     StrictQuerySelectMultipleField,
     UniqueAcrossTenants,
+    display_value,
 )
 
 
@@ -397,6 +398,17 @@ class AppUserDBModelView(UserDBModelView):
                      "authority": _l("Authority"), "mobile": _l("Mobile"),
                      "must_change_password": _l("Must change password"),
                      "totp_enabled": _l("Two-factor authentication")}
+
+    formatters_columns = {
+        "roles": lambda roles: "、".join(role_label(r) for r in roles),
+        "active": display_value,
+        "enterprise": display_value,
+        "authority": display_value,
+        "must_change_password": display_value,
+        "totp_enabled": display_value,
+        "mobile": display_value,
+        "last_login": display_value,
+    }
 
     def _check_organisation(self, item):
         if item.enterprise is not None and item.authority is not None:
