@@ -54,6 +54,10 @@ class _PostgresStore:
         self.url = url.set(database=self.db_name).render_as_string(hide_password=False)
         self.admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
         with self.admin.connect() as con:
+            exists = con.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                 {"n": self.tmpl}).first()
+            if exists:
+                con.execute(text(f'ALTER DATABASE "{self.tmpl}" IS_TEMPLATE false'))
             for name in (self.db_name, self.tmpl):
                 con.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             con.execute(text(f'CREATE DATABASE "{self.db_name}"'))
@@ -62,12 +66,24 @@ class _PostgresStore:
         engine.dispose()
         with self.admin.connect() as con:
             con.execute(text(f'CREATE DATABASE "{self.tmpl}" TEMPLATE "{self.db_name}"'))
+            # No connections to the template (autovacuum included), or copying it fails.
+            con.execute(text(f'ALTER DATABASE "{self.tmpl}" WITH ALLOW_CONNECTIONS false '
+                             "IS_TEMPLATE true"))
 
     def restore(self, engine):
+        import time
+
         engine.dispose()
         with self.admin.connect() as con:
             con.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
-            con.execute(text(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{self.tmpl}"'))
+            for attempt in range(5):
+                try:
+                    con.execute(text(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{self.tmpl}"'))
+                    return
+                except Exception:  # "source database is being accessed by other users"
+                    if attempt == 4:
+                        raise
+                    time.sleep(0.5)
 
 
 @pytest.fixture(scope="session")
