@@ -101,6 +101,18 @@ def _check_permissions(pvs) -> None:
             perms=", ".join(bad)))
 
 
+def check_user_update(item) -> None:
+    """Shared by the enterprise user view and API: roles in reach, no self-deactivation."""
+    _check_roles(item.roles)
+    if item.id == g.user.id and not item.active:
+        raise AccountSelfLockoutError(gettext("You cannot deactivate your own account."))
+
+
+def check_user_delete(item) -> None:
+    if item.id == g.user.id:
+        raise AccountSelfLockoutError(gettext("You cannot delete your own account."))
+
+
 def role_label(role) -> str:
     if role.name.startswith(ENTERPRISE_ROLE_PREFIX) and ":" in role.name:
         return role.name.split(":", 1)[1]
@@ -191,13 +203,10 @@ class EnterpriseUserView(AppModelView):
         item.active = True
 
     def pre_update(self, item):
-        _check_roles(item.roles)
-        if item.id == g.user.id and not item.active:
-            raise AccountSelfLockoutError(gettext("You cannot deactivate your own account."))
+        check_user_update(item)
 
     def pre_delete(self, item):
-        if item.id == g.user.id:
-            raise AccountSelfLockoutError(gettext("You cannot delete your own account."))
+        check_user_delete(item)
 
     @action("reset_password", _l("Reset password"),
             _l("Set a new one-time password for this user?"), "fa-key", multiple=False)
@@ -253,13 +262,10 @@ class EnterpriseUserApi(ModelRestApi):
         item.active = False
 
     def pre_update(self, item):
-        _check_roles(item.roles)
-        if item.id == g.user.id and not item.active:
-            raise AccountSelfLockoutError(gettext("You cannot deactivate your own account."))
+        check_user_update(item)
 
     def pre_delete(self, item):
-        if item.id == g.user.id:
-            raise AccountSelfLockoutError(gettext("You cannot delete your own account."))
+        check_user_delete(item)
 
 
 # ----- enterprise-defined roles ------------------------------------------------------------
