@@ -9,7 +9,6 @@ from flask import current_app
 
 from app import security as s
 from app.extensions import db
-from app.models.identity import AppUser as User
 from app.models.org import SECTOR_CODES, Authority, Enterprise, Region, Sector, region_prefix
 
 REGIONS = [
@@ -101,5 +100,3 @@ def load_demo_data() -> None:
             user.totp_enabled = True
     db.session.commit()
 
-
-__all__ = ["User", "ensure_reference_data", "load_demo_data"]

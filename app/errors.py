@@ -17,24 +17,24 @@ class DomainError(BadRequest):
 
 
 class RoleNotAssignableError(DomainError):
-    pass
+    """A role outside what an enterprise admin may assign."""
 
 
 class PermissionNotGrantableError(DomainError):
-    pass
+    """A permission an enterprise role may not hold."""
 
 
 class AccountSelfLockoutError(DomainError):
-    pass
+    """An admin deleting or deactivating its own account."""
 
 
 class UserNameTakenError(DomainError):
-    pass
+    """A user name or e-mail address already in use (any case)."""
 
 
 class AccountOrganisationError(DomainError):
-    pass
+    """A user given both an enterprise and an authority."""
 
 
 class RoleNameTakenError(DomainError):
-    pass
+    """A role name already used in the same enterprise."""

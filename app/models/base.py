@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g, has_app_context, has_request_context
 from flask_appbuilder import Model
-from sqlalchemy import ForeignKey, Integer, event, false, select, true
+from sqlalchemy import ForeignKey, Integer, event, false, select
 from sqlalchemy.orm import Session, declared_attr, mapped_column, with_loader_criteria
 
 # Scope kinds
@@ -145,7 +145,6 @@ def _tenant_criteria(scope: TenantScope):
             with_loader_criteria(Enterprise, lambda cls: cls.id == eid, include_aliases=True),
             with_loader_criteria(User, lambda cls: cls.enterprise_id == eid,
                                  include_aliases=True),
-            with_loader_criteria(Authority, lambda cls: true(), include_aliases=True),
             with_loader_criteria(AuditEvent, lambda cls: cls.enterprise_id == eid,
                                  include_aliases=True),
         ]

@@ -92,6 +92,14 @@ def use_recovery_code(user, code: str) -> bool:
     return False
 
 
+def remove(user) -> None:
+    """Turn two-factor off for a user: secret, replay record and recovery codes go."""
+    user.totp_enabled = False
+    user.totp_secret = None
+    user.totp_last_counter = None
+    db.session.query(RecoveryCode).filter(RecoveryCode.user_id == user.id).delete()
+
+
 def remaining_recovery_codes(user) -> int:
     return (
         db.session.query(RecoveryCode)

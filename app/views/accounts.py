@@ -464,12 +464,7 @@ class TwoFactorView(BaseView):
             return redirect(url_for("TwoFactorView.index"))
         form = TotpForm()
         if form.validate_on_submit() and totp.verify_user_code(user, form.code.data):
-            user.totp_enabled = False
-            user.totp_secret = None
-            totp.new_recovery_codes(user)  # replaces, then we drop them
-            from app.models.identity import RecoveryCode
-
-            db.session.query(RecoveryCode).filter(RecoveryCode.user_id == user.id).delete()
+            totp.remove(user)
             audit.record(db.session, "totp", target=user, detail="disabled")
             db.session.commit()
             session[sessions.SESSION_KEY] = sessions.session_version(user)

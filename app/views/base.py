@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from flask import abort, after_this_request, current_app, flash, request, send_file, url_for
+from flask import after_this_request, current_app, request, send_file, url_for
 from flask_appbuilder import ModelView
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.fields import QuerySelectMultipleField
@@ -152,14 +152,6 @@ def _column_value(view, item, column):
     return value
 
 
-def flash_errors(errors) -> None:
-    for message in errors:
-        flash(str(message), "danger")
-
-
-def not_found():
-    abort(404)
-
 
 class StrictQuerySelectMultipleField(QuerySelectMultipleField):
     """FAB's field checks its 'invalid submitted id' flag before computing it, so a forged id
@@ -199,5 +191,4 @@ class UniqueAcrossTenants:
 
 
 __all__ = ["AppModelView", "FilterInTenantScope", "StrictQuerySelectMultipleField",
-           "UniqueAcrossTenants", "display_value",
-           "flash_errors", "gettext", "not_found"]
+           "UniqueAcrossTenants", "display_value"]

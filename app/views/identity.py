@@ -376,9 +376,6 @@ class EnterpriseRoleApi(ModelRestApi):
             db.session.commit()
 
 
-__all__ = ["EnterpriseRoleApi", "EnterpriseRoleView", "EnterpriseUserApi", "EnterpriseUserView",
-           "Optional"]
-
 
 # ----- system admin's user administration -------------------------------------------------
 class AppUserDBModelView(UserDBModelView):
@@ -445,13 +442,10 @@ class AppUserDBModelView(UserDBModelView):
         items = items if isinstance(items, list) else [items]
         if not items or any(item is None for item in items):
             abort(404)
-        from app.models.identity import RecoveryCode
+        from app.services import totp
 
         for item in items:
-            item.totp_enabled = False
-            item.totp_secret = None
-            item.totp_last_counter = None
-            db.session.query(RecoveryCode).filter(RecoveryCode.user_id == item.id).delete()
+            totp.remove(item)
             audit.record(db.session, "totp", target=item, detail="reset by admin")
             flash(gettext("Two-factor authentication of %(user)s was reset.",
                           user=item.username), "info")

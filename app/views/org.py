@@ -9,6 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from stdnum.cn import uscc as stdnum_uscc
+from wtforms import SelectField
 from wtforms.validators import ValidationError
 
 from app.models.org import (
@@ -70,15 +71,12 @@ class EnterpriseModelView(AppModelView):
     base_filters = [["id", FilterInTenantScope, lambda: None]]
     validators_columns = {"uscc": [validate_uscc, UniqueAcrossTenants(
         Enterprise.uscc, _l("An enterprise with this unified social credit code exists."))]}
-    from wtforms import SelectField as _SelectField
-
     add_form_extra_fields = {
-        "status": _SelectField(
+        "status": SelectField(
             _l("Status"), choices=[(s, ENTERPRISE_STATUS_LABELS[s]) for s in ENTERPRISE_STATUSES]
         )
     }
     edit_form_extra_fields = add_form_extra_fields
-    del _SelectField
 
 
 class EnterpriseApi(ModelRestApi):
