@@ -100,3 +100,7 @@ def load_demo_data() -> None:
             user.totp_enabled = True
     db.session.commit()
 
+    from app.demo_rental import load_rental_demo
+
+    load_rental_demo(orgs)
+

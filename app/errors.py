@@ -38,3 +38,44 @@ class AccountOrganisationError(DomainError):
 
 class RoleNameTakenError(DomainError):
     """A role name already used in the same enterprise."""
+
+
+# ----- workflow engine (app/workflows/engine.py); `code` is the HTTP status of the API ------
+class TransitionUnknownError(DomainError):
+    """A transition name the case's workflow does not define."""
+
+    code = 404
+
+
+class TransitionForbiddenError(DomainError):
+    """The actor holds none of the roles the transition allows."""
+
+    code = 403
+
+
+class CaseStateError(DomainError):
+    """The transition does not start from the case's current state."""
+
+    code = 409
+
+
+class CaseConflictError(DomainError):
+    """Someone else changed the case first (optimistic locking)."""
+
+    code = 409
+
+
+class OpinionRequiredError(DomainError):
+    """Reject / return without an opinion."""
+
+    code = 422
+
+
+class GuardFailedError(DomainError):
+    """One or more guards refused; the message lists every reason."""
+
+    code = 422
+
+    def __init__(self, reasons: list[str]):
+        self.reasons = [str(r) for r in reasons]
+        super().__init__("；".join(self.reasons))

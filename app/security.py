@@ -64,6 +64,13 @@ PV_AUDIT = "AuditEvent"
 PV_ATTACHMENT = "Attachment"
 PV_OUTBOX = "Outbox"
 PV_ACCOUNT = "Account"
+# Workflow cases of every module; can_apply = open / resubmit / withdraw one's own cases,
+# can_review = approve / reject / return in the jurisdiction (app/workflows/engine.py).
+PV_APPLICATION = "Application"
+PV_REVIEW = "ReviewQueue"
+PV_VEHICLE = "Vehicle"
+PV_RENTAL_FILING = "RentalFiling"
+PV_RENTAL = "Rental"  # the rental module's enterprise-side forms
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -80,6 +87,14 @@ MENU_AUDIT = "Audit Trail"
 MENU_OUTBOX = "Outbox"
 MENU_CAT_ORG = "Organisations"
 MENU_CAT_ADMIN = "Administration"
+MENU_CAT_RENTAL = "Rental filing"
+MENU_RENTAL_HOME = "Rental home"
+MENU_RENTAL_FILING = "Rental filing details"
+MENU_VEHICLES = "Vehicles"
+MENU_CASES = "Cases"
+MENU_RENTAL_FORMS = "Rental applications"
+MENU_REVIEW = "Review queue"
+MENU_COUNTER = "Counter entry"
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -99,6 +114,12 @@ PERMISSION_LABELS = {
     "can_download": _l("download"),
     "menu_access": _l("menu entry"),
     "reset_password": _l("reset password"),
+    "can_apply": _l("submit applications"),
+    "can_review": _l("review applications"),
+    "can_certificate": _l("print certificates"),
+    "can_transition": _l("process cases"),
+    "can_counter": _l("counter entry"),
+    "can_forms": _l("fill in application forms"),
 }
 VIEW_LABELS = {
     PV_ENTERPRISE: _l("Enterprise information"),
@@ -109,6 +130,16 @@ VIEW_LABELS = {
     PV_ATTACHMENT: _l("Attachments"),
     MENU_MY_ENTERPRISE: _l("My enterprise"),
     MENU_CAT_ORG: _l("Organisations"),
+    PV_APPLICATION: _l("Applications and cases"),
+    PV_VEHICLE: _l("Filed vehicles"),
+    PV_RENTAL_FILING: _l("Rental filing"),
+    PV_RENTAL: _l("Rental application forms"),
+    MENU_CAT_RENTAL: _l("Rental filing"),
+    MENU_RENTAL_HOME: _l("Rental home"),
+    MENU_RENTAL_FILING: _l("Rental filing details"),
+    MENU_VEHICLES: _l("Vehicles"),
+    MENU_CASES: _l("Cases"),
+    MENU_RENTAL_FORMS: _l("Rental applications"),
 }
 
 
@@ -127,6 +158,13 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_ENTERPRISE, READ),
     *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
     *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
+    # rental module (seed 000)
+    *_perms(PV_APPLICATION, READ + EXPORT + ("can_apply", "can_transition")),
+    *_perms(PV_VEHICLE, READ + EXPORT + ("can_certificate",)),
+    *_perms(PV_RENTAL_FILING, READ + ("can_certificate",)),
+    *_perms(PV_RENTAL, ("can_forms",)),
+    *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES, MENU_CASES,
+            MENU_RENTAL_FORMS),
 ]
 
 # The OpenAPI document and Swagger UI, for every signed-in role that has an API.
@@ -147,6 +185,13 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_AUTHORITY, READ),
         *_perms(PV_ATTACHMENT, ("can_download",)),
         *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_CAT_ORG),
+        *_perms(PV_APPLICATION, READ + EXPORT + ("can_review", "can_transition",
+                                                 "can_counter")),
+        *_perms(PV_REVIEW, ("can_list",)),
+        *_perms(PV_VEHICLE, READ + EXPORT + ("can_certificate",)),
+        *_perms(PV_RENTAL_FILING, READ + EXPORT + ("can_certificate",)),
+        *_menus(MENU_CAT_RENTAL, MENU_REVIEW, MENU_COUNTER, MENU_VEHICLES, MENU_CASES,
+                MENU_RENTAL_FILING),
     ],
     ROLE_AUDITOR: [
         *SELF_SERVICE,
@@ -156,6 +201,10 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_AUDIT, READ + EXPORT),
         *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_AUDIT, MENU_CAT_ORG,
                 MENU_CAT_ADMIN),
+        *_perms(PV_APPLICATION, READ + EXPORT),
+        *_perms(PV_VEHICLE, READ + EXPORT),
+        *_perms(PV_RENTAL_FILING, READ + EXPORT),
+        *_menus(MENU_CAT_RENTAL, MENU_VEHICLES, MENU_CASES, MENU_RENTAL_FILING),
     ],
     ROLE_ENT_ADMIN: [
         *SELF_SERVICE,
@@ -171,6 +220,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_ENTERPRISE, READ),
         *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
         *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
+        *_perms(PV_APPLICATION, READ),
+        *_perms(PV_VEHICLE, READ + ("can_certificate",)),
+        *_perms(PV_RENTAL_FILING, READ),
+        *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES,
+                MENU_CASES),
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE],
     ROLE_PUBLIC: [],

@@ -34,7 +34,8 @@ def foreign(app, as_user, db_session):
     assert r.status_code == 201, r.get_json()
     k = ids(db_session)
     role = db_session.query(EnterpriseRole).filter_by(enterprise_id=k["ent_b"]).one()
-    att = db_session.query(Attachment).filter_by(enterprise_id=k["ent_b"]).one()
+    att = db_session.query(Attachment).filter_by(enterprise_id=k["ent_b"],
+                                                 original_name="secret-b.pdf").one()
     ev = db_session.query(AuditEvent).filter_by(enterprise_id=k["ent_b"]).first()
     return {
         "Enterprise": k["ent_b"],

@@ -1,0 +1,333 @@
+"""The workflow engine (SPEC X9, DESIGN.md "Workflows are declarative").
+
+A `Workflow` is data: transitions with the roles that may fire them, guards that may refuse
+with a reason, effects that do the domain work, and a statutory time limit in working days.
+`create()` and `fire()` are the only code that assigns `Application.state`. Each call
+validates, mutates, logs the transition, writes the audit row and commits once; the case row
+carries a version column, so of two concurrent approvals exactly one wins and the other gets
+CaseConflictError; an exception anywhere (an effect included) rolls the whole step back.
+"""
+
+from __future__ import annotations
+
+import datetime
+import secrets
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from flask import current_app, has_request_context
+from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app.errors import (
+    CaseConflictError,
+    CaseStateError,
+    GuardFailedError,
+    OpinionRequiredError,
+    TransitionForbiddenError,
+    TransitionUnknownError,
+)
+from app.extensions import db
+from app.models.base import jurisdiction_enterprise_ids
+from app.models.workflow import Application, TransitionLog
+from app.security import PV_APPLICATION
+from app.services import audit, numbering
+from app.workflows.calendar import WorkingDays
+
+# Case states shared by every workflow.
+SUBMITTED = "submitted"
+RETURNED = "returned"
+APPROVED = "approved"
+REJECTED = "rejected"
+WITHDRAWN = "withdrawn"
+OPEN_STATES = (SUBMITTED, RETURNED)
+CASE_STATES = (SUBMITTED, RETURNED, APPROVED, REJECTED, WITHDRAWN)
+CASE_STATE_LABELS = {
+    SUBMITTED: _l("Under review"),
+    RETURNED: _l("Returned for correction"),
+    APPROVED: _l("Approved"),
+    REJECTED: _l("Rejected"),
+    WITHDRAWN: _l("Withdrawn"),
+}
+
+# Actor roles. A transition without roles can be fired by nobody.
+APPLICANT = "applicant"    # the public applicant, proven by the case's access code
+ENTERPRISE = "enterprise"  # a user of the case's enterprise holding can_apply
+REGULATOR = "regulator"    # an authority user holding can_review, case in jurisdiction
+
+Guard = Callable[["Application", "Actor", dict], "tuple[bool, str | None]"]
+Effect = Callable[["Application", "Actor", dict], None]
+
+
+@dataclass(frozen=True)
+class Actor:
+    roles: frozenset
+    name: str
+    user: object | None = None
+
+    @property
+    def user_id(self):
+        return getattr(self.user, "id", None)
+
+
+def applicant(name: str) -> Actor:
+    return Actor(frozenset({APPLICANT}), name=name)
+
+
+def actor_for(user) -> Actor:
+    """The roles a signed-in user holds for workflow purposes (permissions are data)."""
+    sm = current_app.appbuilder.sm
+    roles = set()
+    if getattr(user, "enterprise_id", None) and sm.has_access("can_apply", PV_APPLICATION):
+        roles.add(ENTERPRISE)
+    if getattr(user, "authority_id", None) and sm.has_access("can_review", PV_APPLICATION):
+        roles.add(REGULATOR)
+    name = user.get_full_name() if hasattr(user, "get_full_name") else str(user)
+    return Actor(frozenset(roles), name=name or user.username, user=user)
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: tuple  # states it may start from; None = the case does not exist yet
+    target: str
+    roles: frozenset
+    label: object = None
+    guards: tuple = ()
+    effects: tuple = ()
+    needs_opinion: bool = False
+    takes_payload: bool = False  # submit / resubmit carry the (corrected) payload
+    starts_clock: bool = False   # (re)starts the statutory time limit
+    decides: bool = False        # a final decision (approve / reject)
+    style: str = "default"       # button style in the UI
+
+    def __post_init__(self):
+        object.__setattr__(self, "roles", frozenset(self.roles))
+
+
+@dataclass
+class Workflow:
+    kind: str
+    label: object
+    transitions: list
+    time_limit: WorkingDays
+    variants: dict = field(default_factory=dict)
+    # Builds the case title from the payload, e.g. "粤A12345 车辆备案".
+    title: Callable[[dict], str] = lambda payload: ""
+
+    def __post_init__(self):
+        self._by_name = {t.name: t for t in self.transitions}
+
+    def transition(self, name: str) -> Transition:
+        try:
+            return self._by_name[name]
+        except KeyError:
+            raise TransitionUnknownError(
+                gettext("Unknown action “%(name)s” for this case.", name=name)) from None
+
+    def time_limit_for(self, variant: str | None) -> WorkingDays:
+        configured = current_app.config.get("WORKFLOW_TIME_LIMITS", {}).get(
+            f"{self.kind}:{variant}" if variant else self.kind)
+        if configured is not None:
+            return WorkingDays(int(configured))
+        if variant and variant in self.variants:
+            return self.variants[variant]
+        return self.time_limit
+
+    def available(self, case: Application, actor: Actor) -> list[Transition]:
+        """Transitions this actor could fire now (guards not evaluated)."""
+        return [t for t in self.transitions
+                if case.state in t.sources and t.roles & _reach(case, actor)]
+
+
+REGISTRY: dict[str, Workflow] = {}
+
+
+def register(workflow: Workflow) -> Workflow:
+    REGISTRY[workflow.kind] = workflow
+    return workflow
+
+
+def workflow_for(kind: str) -> Workflow:
+    from app.workflows import load_definitions
+
+    load_definitions()
+    return REGISTRY[kind]
+
+
+def is_overdue(case: Application, today: datetime.date | None = None) -> bool:
+    return (case.state == SUBMITTED and case.deadline is not None
+            and case.deadline < (today or datetime.date.today()))
+
+
+def new_access_code() -> str:
+    """Shown once to a public applicant; only its hash is stored."""
+    alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(10))
+
+
+def check_access_code(case: Application, code: str) -> bool:
+    return bool(case.access_code_hash and code
+                and check_password_hash(case.access_code_hash, code.strip().upper()))
+
+
+def _reach(case: Application, actor: Actor) -> frozenset:
+    """The actor's roles that apply to this particular case."""
+    roles = set()
+    if APPLICANT in actor.roles:
+        roles.add(APPLICANT)
+    user = actor.user
+    if ENTERPRISE in actor.roles and getattr(user, "enterprise_id", None) == case.enterprise_id:
+        roles.add(ENTERPRISE)
+    if REGULATOR in actor.roles and getattr(user, "authority_id", None):
+        from app.models.org import Enterprise
+
+        inside = jurisdiction_enterprise_ids(user.authority_id).where(
+            Enterprise.__table__.c.id == case.enterprise_id).limit(1)
+        if db.session.execute(inside).first() is not None:
+            roles.add(REGULATOR)
+    return frozenset(roles)
+
+
+def create(kind: str, *, enterprise_id: int, actor: Actor, payload: dict,
+           subject_id: int | None = None, variant: str | None = None,
+           attachments: Iterable = (), opinion: str | None = None,
+           access_code: str | None = None, commit: bool = True) -> Application:
+    """Open a case by firing the workflow's transition from no state ("submit")."""
+    workflow = workflow_for(kind)
+    case = Application(kind=kind, enterprise_id=enterprise_id, subject_id=subject_id,
+                       payload={}, variant=variant, state="", title="")
+    case.channel = "counter" if REGULATOR in actor.roles and APPLICANT not in actor.roles \
+        and ENTERPRISE not in actor.roles else "online"
+    if access_code:
+        case.access_code_hash = generate_password_hash(access_code.upper())
+    start = next((t for t in workflow.transitions if None in t.sources), None)
+    if start is None:
+        raise TransitionUnknownError(gettext("This kind of case cannot be opened."))
+    try:
+        _fire(workflow, case, start, actor, opinion=opinion, attachments=attachments,
+              payload=payload, new=True)
+        if commit:
+            db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+    return case
+
+
+def fire(case: Application, name: str, actor: Actor, *, opinion: str | None = None,
+         attachments: Iterable = (), payload: dict | None = None,
+         expected_version: int | None = None, commit: bool = True) -> Application:
+    """Fire transition `name` on a case loaded through the (scoped) session."""
+    workflow = workflow_for(case.kind)
+    transition = workflow.transition(name)
+    try:
+        if expected_version is not None and int(expected_version) != case.version:
+            raise CaseConflictError(_conflict_message())
+        _fire(workflow, case, transition, actor, opinion=opinion, attachments=attachments,
+              payload=payload, new=False)
+        if commit:
+            db.session.commit()
+    except StaleDataError:
+        db.session.rollback()
+        raise CaseConflictError(_conflict_message()) from None
+    except Exception:
+        db.session.rollback()
+        raise
+    return case
+
+
+def _conflict_message() -> str:
+    return gettext("Someone else has just processed this case. Reload it to see its current "
+                   "state; nothing was changed.")
+
+
+def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
+          opinion, attachments, payload, new: bool) -> None:
+    current = None if new else case.state
+    if current not in t.sources:
+        raise CaseStateError(gettext(
+            "“%(action)s” is not possible while the case is “%(state)s”.",
+            action=t.label or t.name, state=CASE_STATE_LABELS.get(current, current or "-")))
+    if not (t.roles & _reach(case, actor)):
+        raise TransitionForbiddenError(gettext("You may not “%(action)s” this case.",
+                                               action=t.label or t.name))
+    opinion = (opinion or "").strip() or None
+    if t.needs_opinion and not opinion:
+        raise OpinionRequiredError(gettext("Please give an opinion: the applicant will "
+                                           "read it."))
+    attachments = list(attachments)
+    context = {"payload": payload if payload is not None else dict(case.payload or {}),
+               "transition": t, "new": new, "attachments": attachments}
+    reasons = []
+    for guard in t.guards:
+        ok, reason = guard(case, actor, context)
+        if not ok:
+            reasons.append(reason)
+    if reasons:
+        raise GuardFailedError(reasons)
+
+    now = datetime.datetime.now()
+    if t.takes_payload:
+        case.payload = context["payload"]
+        case.title = workflow.title(case.payload)[:200] or str(workflow.label)
+    if new:
+        case.reference = numbering.next_number(db.session, "case", now.year)
+        case.submitted_by_id = actor.user_id
+        db.session.add(case)
+    if t.starts_clock:
+        case.submitted_on = now
+        case.deadline = workflow.time_limit_for(case.variant).deadline(now.date())
+        case.decided_on = None
+    if t.decides:
+        case.decided_on = now
+    if opinion:
+        case.last_opinion = opinion
+    case.state = t.target
+    # Flush the case first: a concurrent approval fails here (stale version) before any
+    # effect runs or any number is drawn.
+    db.session.flush()
+    log = TransitionLog(application_id=case.id, enterprise_id=case.enterprise_id, name=t.name,
+                        from_state=current, to_state=t.target, actor_id=actor.user_id,
+                        actor_name=actor.name[:128],
+                        on_behalf=bool(REGULATOR in actor.roles and case.channel == "counter"
+                                       and None in t.sources),
+                        at=now, opinion=opinion)
+    log.attachments = list(attachments)
+    if attachments and t.takes_payload:
+        case.attachments = list({a.id: a for a in [*case.attachments, *attachments]}.values())
+    case.history.append(log)
+    for effect in t.effects:
+        effect(case, actor, context)
+    audit.record(db.session, "transition", target=case,
+                 actor_name=None if actor.user is not None or not has_request_context()
+                 else actor.name[:64],
+                 detail=f"{case.kind}.{t.name}: {current or '-'} → {t.target}"
+                        + (f" ({opinion[:200]})" if opinion else ""))
+    db.session.flush()
+
+
+def review_transitions(*, submit_roles, guards=(), submit_guards=(), effects=()) -> list:
+    """The usual review cycle: submit → approve / reject / return; resubmit after a return
+    or a rejection; withdraw while open. `guards` run on submit, resubmit and approve (the
+    world may have changed since submission); `submit_guards` only when the applicant acts."""
+    submit_roles = frozenset(submit_roles)
+    applicant_roles = submit_roles - {REGULATOR}
+    return [
+        Transition("submit", (None,), SUBMITTED, submit_roles, label=_l("Submit"),
+                   guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True),
+        Transition("approve", (SUBMITTED,), APPROVED, {REGULATOR}, label=_l("Approve"),
+                   guards=tuple(guards), effects=tuple(effects), decides=True,
+                   style="success"),
+        Transition("reject", (SUBMITTED,), REJECTED, {REGULATOR}, label=_l("Reject"),
+                   needs_opinion=True, decides=True, style="danger"),
+        Transition("return", (SUBMITTED,), RETURNED, {REGULATOR},
+                   label=_l("Return for correction"), needs_opinion=True, style="warning"),
+        Transition("resubmit", (RETURNED, REJECTED), SUBMITTED, applicant_roles,
+                   label=_l("Resubmit"), guards=(*guards, *submit_guards), takes_payload=True,
+                   starts_clock=True),
+        Transition("withdraw", (SUBMITTED, RETURNED), WITHDRAWN, applicant_roles,
+                   label=_l("Withdraw")),
+    ]
