@@ -91,6 +91,18 @@ class Application(TenantMixin, Model):
 
         return is_overdue(self)
 
+    @property
+    def kind_label(self) -> str:
+        from app.workflows.engine import kind_label
+
+        return kind_label(self.kind)
+
+    @property
+    def state_label(self) -> str:
+        from app.workflows.engine import CASE_STATE_LABELS
+
+        return str(CASE_STATE_LABELS.get(self.state, self.state))
+
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"
 
@@ -123,3 +135,4 @@ class CertificateCounter(Model):
     kind = Column(String(24), primary_key=True)
     year = Column(Integer, primary_key=True)
     last = Column(Integer, nullable=False, default=0)
+

@@ -23,6 +23,14 @@ def register_views(appbuilder) -> None:
         EnterpriseUserView,
     )
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
+    from app.views.rental import (
+        CounterEntryView,
+        RentalHomeView,
+        VehicleApi,
+        VehicleFormsView,
+        VehicleView,
+    )
+    from app.views.workflow import ApplicationApi, ApplicationView, ReviewQueueView
 
     appbuilder.add_view_no_menu(ForgotPasswordView)
     appbuilder.add_view_no_menu(PasswordResetView)
@@ -47,6 +55,24 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(OutboxView, s.MENU_OUTBOX, label=_l("Outbox"), icon="fa-envelope",
                         category=s.MENU_CAT_ADMIN)
 
+    # Rental filing (seed 000) and the shared case views.
+    appbuilder.add_view(ReviewQueueView, s.MENU_REVIEW, label=_l("Review queue"),
+                        icon="fa-tasks", category=s.MENU_CAT_RENTAL,
+                        category_label=_l("Rental filing"), category_icon="fa-car")
+    appbuilder.add_view(CounterEntryView, s.MENU_COUNTER, label=_l("Counter entry"),
+                        icon="fa-keyboard", category=s.MENU_CAT_RENTAL)
+    appbuilder.add_view(RentalHomeView, s.MENU_RENTAL_HOME, label=_l("Rental home"),
+                        icon="fa-home", category=s.MENU_CAT_RENTAL)
+    appbuilder.add_link(s.MENU_RENTAL_FILING, href="/rental/filing",
+                        label=_l("Rental filing details"), icon="fa-id-card",
+                        category=s.MENU_CAT_RENTAL, baseview=RentalHomeView)
+    appbuilder.add_view(VehicleView, s.MENU_VEHICLES, label=_l("Vehicles"), icon="fa-car",
+                        category=s.MENU_CAT_RENTAL)
+    appbuilder.add_view(ApplicationView, s.MENU_CASES, label=_l("Cases"), icon="fa-folder-open",
+                        category=s.MENU_CAT_RENTAL)
+    appbuilder.add_view(VehicleFormsView, s.MENU_RENTAL_FORMS, label=_l("Vehicle filing"),
+                        icon="fa-plus-square", category=s.MENU_CAT_RENTAL)
+
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
-                AuditEventApi):
+                AuditEventApi, ApplicationApi, VehicleApi):
         appbuilder.add_api(api)

@@ -116,6 +116,8 @@ class Workflow:
     variants: dict = field(default_factory=dict)
     # Builds the case title from the payload, e.g. "粤A12345 车辆备案".
     title: Callable[[dict], str] = lambda payload: ""
+    # Payload key -> label, in display order (the case page shows the payload with these).
+    fields: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._by_name = {t.name: t for t in self.transitions}
@@ -150,11 +152,21 @@ def register(workflow: Workflow) -> Workflow:
     return workflow
 
 
-def workflow_for(kind: str) -> Workflow:
+def load_all() -> None:
     from app.workflows import load_definitions
 
     load_definitions()
+
+
+def workflow_for(kind: str) -> Workflow:
+    load_all()
     return REGISTRY[kind]
+
+
+def kind_label(kind: str) -> str:
+    load_all()
+    workflow = REGISTRY.get(kind)
+    return str(workflow.label) if workflow else kind
 
 
 def is_overdue(case: Application, today: datetime.date | None = None) -> bool:

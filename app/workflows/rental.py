@@ -325,6 +325,20 @@ def set_vehicle_state(state):
     return effect
 
 
+PAYLOAD_LABELS = {
+    "name": _l("Enterprise name"), "uscc": _l("Unified social credit code"),
+    "legal_representative": _l("Legal representative"), "contact_name": _l("Contact"),
+    "contact_mobile": _l("Contact mobile"), "contact_email": _l("Contact e-mail"),
+    "address": _l("Address"), "region_code": _l("Region"),
+    "time_share": _l("Time-share rental"), "premises": _l("Business premises"),
+    "plate": _l("Plate number"), "vin": _l("VIN"), "brand": _l("Brand"), "model": _l("Model"),
+    "vehicle_type": _l("Vehicle type"), "seats": _l("Seats"), "colour": _l("Colour"),
+    "usage": _l("Usage"), "owner_name": _l("Registered owner"),
+    "registered_on": _l("Registration date"), "reason": _l("Reason"),
+    "effective_date": _l("Effective date"), "notice_date": _l("Public notice date"),
+}
+
+
 # ----- definitions ---------------------------------------------------------------------------
 PUBLIC = {APPLICANT, REGULATOR}          # online by the public, or at the counter
 ENTERPRISE_SIDE = {ENTERPRISE, REGULATOR}
@@ -383,6 +397,6 @@ for kind, label, roles, guards, submit_guards, effects, days in (
     register(Workflow(kind, label, review_transitions(
         submit_roles=roles, guards=guards, submit_guards=submit_guards, effects=effects),
         time_limit=WorkingDays(days), variants={"ftz": WorkingDays(max(1, days // 2))},
-        title=_title(label)))
+        title=_title(label), fields=PAYLOAD_LABELS))
 
 KIND_LABELS = {kind: REGISTRY[kind].label for kind in ENTERPRISE_KINDS + VEHICLE_KINDS}
