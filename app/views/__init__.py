@@ -30,12 +30,19 @@ def register_views(appbuilder) -> None:
         VehicleFormsView,
         VehicleView,
     )
+    from app.views.verify import VerifyView
     from app.views.workflow import ApplicationApi, ApplicationView, ReviewQueueView
 
     appbuilder.add_view_no_menu(ForgotPasswordView)
     appbuilder.add_view_no_menu(PasswordResetView)
     appbuilder.add_view_no_menu(TwoFactorView)
     appbuilder.add_view_no_menu(AttachmentView)
+    appbuilder.add_view_no_menu(VerifyView)  # public: /verify/<token>
+
+    # Documents whose QR code leads to /verify/<token> (app.services.verification).
+    from app.services.certificates import register_documents as register_rental_documents
+
+    register_rental_documents()
 
     enterprises = appbuilder.add_view(
         EnterpriseModelView, s.MENU_ENTERPRISES, label=_l("Enterprises"), icon="fa-building",
