@@ -10,9 +10,9 @@ from conftest import ids
 from app.models.rental import RentalFiling, RentalPremises, Vehicle
 
 FILING_NO = "GDZL2026000001"
-VEHICLE_NO = "GDZLC20260000001"
+VEHICLE_NO = "GDZLC20269000001"  # outside the demo vehicles' numbers
 B_FILING_NO = "GDZL2026000002"
-B_VEHICLE_NO = "GDZLC20260000002"
+B_VEHICLE_NO = "GDZLC20269000002"
 PREMISES = ("广州市天河区体育西路191号地下停车场", "广州市白云区机场路1688号")
 
 
@@ -20,8 +20,10 @@ def make_rental_rows(db_session) -> dict:
     """A filing with two premises and a vehicle for enterprise A, the same for B."""
     k = ids(db_session)
     a, b = k["ent_a"], k["ent_b"]
-    filing = RentalFiling(enterprise_id=a, certificate_no=FILING_NO, state="operating",
-                          time_share=True, filed_on=datetime.date(2026, 3, 2))
+    # The demo data already filed A and B: give their filings known values.
+    filing = db_session.query(RentalFiling).filter_by(enterprise_id=a).one()
+    filing.certificate_no, filing.state, filing.time_share = FILING_NO, "operating", True
+    filing.filed_on = datetime.date(2026, 3, 2)
     filing.premises = [
         RentalPremises(enterprise_id=a, address=PREMISES[0], area=800, parking_spaces=60,
                        phone="020-38880000"),
@@ -32,8 +34,9 @@ def make_rental_rows(db_session) -> dict:
                       owner_name="广州市穗通汽车租赁有限公司",
                       registered_on=datetime.date(2025, 12, 1), certificate_no=VEHICLE_NO,
                       filed_on=datetime.date(2026, 3, 5))
-    b_filing = RentalFiling(enterprise_id=b, certificate_no=B_FILING_NO, state="operating",
-                            filed_on=datetime.date(2026, 2, 1))
+    b_filing = db_session.query(RentalFiling).filter_by(enterprise_id=b).one()
+    b_filing.certificate_no, b_filing.state = B_FILING_NO, "operating"
+    b_filing.filed_on = datetime.date(2026, 2, 1)
     b_vehicle = Vehicle(enterprise_id=b, plate="粤B3C4D5", vin="LFV2A21K8M4098765",
                         brand="丰田", model="卡罗拉", seats=5,
                         owner_name="深圳市鹏程小客车租赁有限公司", certificate_no=B_VEHICLE_NO,

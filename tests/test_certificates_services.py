@@ -191,7 +191,7 @@ def _approve(db_session, enterprise_id: int, username: str):
     from app.models.workflow import Application, TransitionLog
 
     user = db_session.query(AppUser).filter_by(username=username).one()
-    case = Application(reference=f"SQ2026{enterprise_id:06d}", kind="rental_filing",
+    case = Application(reference=f"TEST{enterprise_id}-{username}", kind="rental_filing",
                        title="备案", payload={}, state="approved", enterprise_id=enterprise_id)
     db_session.add(case)
     db_session.flush()
@@ -203,28 +203,35 @@ def _approve(db_session, enterprise_id: int, username: str):
 
 
 def test_issuing_authority_is_the_rental_authority_that_approved(db_session):
+    from app.demo_rental import DEMO_APPLICANT_USCC
+    from app.models.org import Enterprise
+
     rows = make_rental_rows(db_session)
-    # Demo data: two authorities hold the rental sector for all Guangdong: cannot be told.
-    assert certificates.issuing_authority(rows["ent_a"]) is None
-    _approve(db_session, rows["ent_a"], "reg.rental")
+    # The demo filings of A and B were approved through the engine by reg.rental.
     assert certificates.issuing_authority(rows["ent_a"]) == "广东省交通运输厅"
     filing = db_session.get(RentalFiling, rows["filing"])
     assert "广东省交通运输厅" in _text(certificates.enterprise_certificate_pdf(filing))
-    # An approval by an authority without the rental sector does not count.
-    _approve(db_session, rows["ent_b"], "reg.usedcar")
-    assert certificates.issuing_authority(rows["ent_b"]) is None
+    # An applicant without approvals: two authorities hold the rental sector for all of
+    # Guangdong, so it cannot be told; an approval by reg.rental settles it, and a later one
+    # by an authority without the rental sector does not count.
+    applicant = db_session.query(Enterprise).filter_by(uscc=DEMO_APPLICANT_USCC).one().id
+    assert certificates.issuing_authority(applicant) is None
+    _approve(db_session, applicant, "reg.rental")
+    _approve(db_session, applicant, "reg.usedcar")
+    assert certificates.issuing_authority(applicant) == "广东省交通运输厅"
 
 
 def test_issuing_authority_falls_back_to_the_closest_rental_authority(db_session):
-    from app.models.org import Authority, Sector
+    from app.demo_rental import DEMO_APPLICANT_USCC
+    from app.models.org import Authority, Enterprise, Sector
 
-    rows = make_rental_rows(db_session)
+    applicant = db_session.query(Enterprise).filter_by(uscc=DEMO_APPLICANT_USCC).one()
     rental = db_session.query(Sector).filter_by(code="rental").one()
+    assert certificates.issuing_authority(applicant.id) is None  # two cover Guangdong
     db_session.add(Authority(name="广州市交通运输局", region_code="440100", region_prefix="4401",
                              sectors=[rental]))
     db_session.commit()
-    assert certificates.issuing_authority(rows["ent_a"]) == "广州市交通运输局"
-    assert certificates.issuing_authority(rows["ent_b"]) is None  # Shenzhen: still two
+    assert certificates.issuing_authority(applicant.id) == "广州市交通运输局"
 
 
 def test_pdf_response_names_the_file_in_ascii_and_utf8(app):

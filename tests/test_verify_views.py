@@ -76,11 +76,11 @@ def test_the_filing_page_follows_the_live_state(app, client, rows, db_session, s
 
 def test_a_reissued_certificate_makes_the_old_paper_superseded(app, client, rows, db_session):
     token = _token(app, "vehicle", rows["vehicle"], VEHICLE_NO)
-    db_session.get(Vehicle, rows["vehicle"]).certificate_no = "GDZLC20260000009"
+    db_session.get(Vehicle, rows["vehicle"]).certificate_no = "GDZLC20269000009"
     db_session.commit()
     r = client.get(f"/verify/{token}")
     assert r.status_code == 200 and _status(r.text) == "superseded"
-    assert 'id="verify-note"' in r.text and "GDZLC20260000009" in r.text
+    assert 'id="verify-note"' in r.text and "GDZLC20269000009" in r.text
 
 
 def test_the_page_is_public_for_every_user_whatever_their_scope(app, as_user, rows):
