@@ -22,6 +22,7 @@ def register_views(appbuilder) -> None:
         EnterpriseUserApi,
         EnterpriseUserView,
     )
+    from app.views.jobs import JobApi, JobView
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
 
     appbuilder.add_view_no_menu(ForgotPasswordView)
@@ -46,6 +47,10 @@ def register_views(appbuilder) -> None:
                         icon="fa-history", category=s.MENU_CAT_ADMIN)
     appbuilder.add_view(OutboxView, s.MENU_OUTBOX, label=_l("Outbox"), icon="fa-envelope",
                         category=s.MENU_CAT_ADMIN)
+
+    appbuilder.add_view(JobView, s.MENU_MY_DOWNLOADS, label=_l("My downloads"),
+                        icon="fa-download")
+    appbuilder.add_api(JobApi)
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi):
