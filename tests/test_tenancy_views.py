@@ -14,6 +14,7 @@ from conftest import api_token, bearer, ids
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
 from app.models.identity import AppUser, EnterpriseRole
+from app.models.job import Job
 from app.models.org import Enterprise
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -36,6 +37,10 @@ def foreign(app, as_user, db_session):
     role = db_session.query(EnterpriseRole).filter_by(enterprise_id=k["ent_b"]).one()
     att = db_session.query(Attachment).filter_by(enterprise_id=k["ent_b"]).one()
     ev = db_session.query(AuditEvent).filter_by(enterprise_id=k["ent_b"]).first()
+    job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
+              title="secret-b.pdf", state="done", params="{}")
+    db_session.add(job)
+    db_session.commit()
     return {
         "Enterprise": k["ent_b"],
         "EnterpriseUser": k["users"]["ent.b"],
@@ -43,6 +48,7 @@ def foreign(app, as_user, db_session):
         "Attachment": att.id,
         "AuditEvent": ev.id,
         "Authority": min(k["authorities"].values()),
+        "Job": job.id,
     }
 
 
@@ -89,7 +95,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent"}
+                    "AuditEvent", "Job"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
