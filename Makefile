@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 export FLASK_APP := run
 
-.PHONY: run worker test lint i18n catalogs setup bench clean
+.PHONY: run worker test lint i18n catalogs setup bench bench-export clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ i18n: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench
+
+bench-export: $(STAMP)
+	$(BIN)/python -m bench.export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
