@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 export FLASK_APP := run
 
-.PHONY: run test lint i18n catalogs setup bench clean
+.PHONY: run worker test lint i18n catalogs setup bench bench-export clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,16 @@ catalogs: $(STAMP)
 setup: catalogs
 	$(BIN)/flask regportal setup
 
+# The web server and, beside it, the background-job consumer (Huey: large exports, imports,
+# bundles, periodic housekeeping); stopping `make run` (Ctrl-C) stops both.
 run: setup
+	@$(BIN)/flask regportal worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port $(PORT)
+
+# The consumer alone (a deployment runs it beside gunicorn; several with REDIS_URL).
+worker: setup
+	$(BIN)/flask regportal worker
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -40,6 +48,9 @@ i18n: $(STAMP)
 
 bench: setup
 	$(BIN)/python -m bench
+
+bench-export: $(STAMP)
+	$(BIN)/python -m bench.export
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -7,7 +7,13 @@ Environment variables:
                     once and kept in instance/secret_key.
   DATABASE_URL      SQLAlchemy URL; default is a SQLite file under instance/.
                     PostgreSQL: postgresql+psycopg://user:pass@host/db
-  REDIS_URL         optional; Flask-Limiter storage (shared by several workers).
+  REDIS_URL         optional; Flask-Limiter storage (shared by several workers) and the
+                    Huey job queue (RedisHuey instead of SqliteHuey under instance/).
+  HUEY_IMMEDIATE    "1" runs background jobs inside the request (no consumer; tests, debugging).
+  HUEY_WORKERS      worker threads of `flask regportal worker` (default 2).
+  EXPORT_SYNC_MAX_ROWS  exports up to this many rows download at once; larger ones run as a
+                    background job with progress in "my downloads" (default 5000).
+  JOB_RETENTION_DAYS    finished jobs and their files are removed after this many days (7).
   MAIL_SERVER, MAIL_PORT, MAIL_USERNAME, MAIL_PASSWORD, MAIL_USE_TLS, MAIL_FROM
                     SMTP for password-reset mail; without MAIL_SERVER mail goes to the outbox
                     page that system admins read.
@@ -154,5 +160,16 @@ class Config:
         }
         # Room for multipart overhead above the attachment limit.
         self.MAX_CONTENT_LENGTH = self.ATTACHMENT_MAX_BYTES + 1024 * 1024
+
+        # Background jobs (app/services/jobs.py): Huey on a SQLite file under instance/, or
+        # on Redis when REDIS_URL is set; result files under JOB_DIR (outside the web root).
+        self.HUEY_IMMEDIATE = _env_flag("HUEY_IMMEDIATE", False)
+        self.HUEY_FILE = os.environ.get("HUEY_FILE", os.path.join(INSTANCE_DIR, "huey.db"))
+        self.HUEY_WORKERS = int(os.environ.get("HUEY_WORKERS", "2"))
+        self.JOB_DIR = os.environ.get("JOB_DIR", os.path.join(INSTANCE_DIR, "jobs"))
+        self.JOB_RETENTION_DAYS = int(os.environ.get("JOB_RETENTION_DAYS", "7"))
+        # A job still "running" this long after it started was interrupted (worker stopped).
+        self.JOB_STALE_HOURS = int(os.environ.get("JOB_STALE_HOURS", "6"))
+        self.EXPORT_SYNC_MAX_ROWS = int(os.environ.get("EXPORT_SYNC_MAX_ROWS", "5000"))
 
         self.LOAD_DEMO_DATA = _env_flag("LOAD_DEMO_DATA", not production)

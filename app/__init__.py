@@ -47,6 +47,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     from app.extensions import appbuilder, csrf, db, migrate, talisman
 
     db.init_app(app)
+    from app.services import jobs
+
+    jobs.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir(), render_as_batch=True)
     csrf.init_app(app)
     _init_security_headers(app, talisman)

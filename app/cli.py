@@ -1,4 +1,5 @@
-"""`flask regportal ...`: setup (migrate, permissions, roles, demo data), sync-roles."""
+"""`flask regportal ...`: setup (migrate, permissions, roles, demo data), sync-roles, worker
+(the background-job consumer)."""
 
 from __future__ import annotations
 
@@ -77,6 +78,23 @@ def register_cli(app) -> None:
             load_demo_data()
             click.echo("Demo data loaded.")
         click.echo("Setup complete.")
+
+    @regportal.command("worker")
+    @click.option("--workers", type=int, default=None,
+                  help="Worker threads (default: HUEY_WORKERS, 2).")
+    @with_appcontext
+    def worker(workers):
+        """Run the background-job consumer (Huey) with its periodic tasks."""
+        import logging
+
+        from app.services import jobs
+
+        logging.basicConfig(level=logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        try:
+            jobs.run_worker(current_app._get_current_object(), workers)
+        except RuntimeError as exc:
+            raise click.ClickException(str(exc)) from exc
 
     @regportal.command("sync-roles")
     @with_appcontext

@@ -71,6 +71,7 @@ PV_REVIEW = "ReviewQueue"
 PV_VEHICLE = "Vehicle"
 PV_RENTAL_FILING = "RentalFiling"
 PV_RENTAL = "Rental"  # the rental module's enterprise-side forms
+PV_JOB = "Job"
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -85,6 +86,7 @@ MENU_ENTERPRISE_USERS = "Enterprise Users"
 MENU_ENTERPRISE_ROLES = "Enterprise Roles"
 MENU_AUDIT = "Audit Trail"
 MENU_OUTBOX = "Outbox"
+MENU_MY_DOWNLOADS = "My Downloads"
 MENU_CAT_ORG = "Organisations"
 MENU_CAT_ADMIN = "Administration"
 MENU_CAT_RENTAL = "Rental filing"
@@ -99,7 +101,7 @@ MENU_COUNTER = "Counter entry"
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
 API_METHOD_PERMISSIONS = {"get_list": "list", "get": "show", "post": "add", "put": "edit",
-                          "delete": "delete", "info": "list"}
+                          "delete": "delete", "info": "list", "export": "export"}
 
 
 # Human labels for permission and view-menu names (enterprise role form, role lists).
@@ -128,6 +130,8 @@ VIEW_LABELS = {
     PV_ENTERPRISE_ROLE: _l("Roles of my enterprise"),
     PV_AUDIT: _l("Audit trail"),
     PV_ATTACHMENT: _l("Attachments"),
+    PV_JOB: _l("My downloads"),
+    MENU_MY_DOWNLOADS: _l("My downloads"),
     MENU_MY_ENTERPRISE: _l("My enterprise"),
     MENU_CAT_ORG: _l("Organisations"),
     PV_APPLICATION: _l("Applications and cases"),
@@ -175,6 +179,9 @@ SELF_SERVICE = [
     ("can_this_form_post", "ChangePasswordView"),
     ("can_userinfo", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
+    # Own background jobs and their files ("my downloads"); the ORM shows a job to its owner.
+    *_perms(PV_JOB, ("can_list", "can_show", "can_download", "can_delete")),
+    (MENU, MENU_MY_DOWNLOADS),
 ]
 
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {

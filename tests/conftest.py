@@ -99,6 +99,7 @@ def _app(store):
         "CAPTCHA_ENABLED": False,
         "WTF_CSRF_ENABLED": False,
         "ATTACHMENT_DIR": os.path.join(_INSTANCE, "attachments"),
+        "HUEY_IMMEDIATE": True,  # background jobs run inside the request that submits them
     })
     from flask_migrate import upgrade
 

@@ -14,6 +14,7 @@ from conftest import api_token, bearer, ids
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
 from app.models.identity import AppUser, EnterpriseRole
+from app.models.job import Job
 from app.models.org import Enterprise
 from app.models.rental import Vehicle
 from app.models.workflow import Application
@@ -42,6 +43,10 @@ def foreign(app, as_user, db_session):
     vehicle = db_session.query(Vehicle).filter_by(enterprise_id=k["ent_b"]).first()
     case = db_session.query(Application).filter_by(enterprise_id=k["ent_b"],
                                                    state="submitted").first()
+    job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
+              title="secret-b.pdf", state="done", params="{}")
+    db_session.add(job)
+    db_session.commit()
     return {
         "Vehicle": vehicle.id,
         "Application": case.id,
@@ -52,6 +57,7 @@ def foreign(app, as_user, db_session):
         "Attachment": att.id,
         "AuditEvent": ev.id,
         "Authority": min(k["authorities"].values()),
+        "Job": job.id,
     }
 
 
@@ -102,7 +108,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent", "Vehicle", "Application"}
+                    "AuditEvent", "Vehicle", "Application", "Job"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):

@@ -47,6 +47,17 @@ class TenantMixin:
         )
 
 
+class OwnerMixin:
+    """Rows that belong to one user (background jobs, download baskets): the ORM hook shows
+    them to their owner only; system admins (unrestricted scope) see every row."""
+
+    @declared_attr
+    def owner_id(cls):  # noqa: N805 - SQLAlchemy declared_attr
+        return mapped_column(
+            Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=False, index=True
+        )
+
+
 _SCOPE_KEY = "_tenant_scope"
 _UNSCOPED_KEY = "_tenant_unscoped"
 _COMPUTING_KEY = "_tenant_scope_computing"
@@ -56,7 +67,9 @@ _EXPLICIT_KEY = "_tenant_scope_explicit"
 
 
 def set_scope(scope: TenantScope | None) -> None:
-    """Scope a block of work outside a request (a job acting for one enterprise)."""
+    """Scope a block of work for one user (a background job acting for its owner). Lasts as
+    long as the current app context and wins over the scope of the request context (a job
+    running inside a test or in Huey's immediate mode pushes its own app context)."""
     setattr(g, _EXPLICIT_KEY, scope)
 
 
@@ -78,6 +91,9 @@ def current_scope() -> TenantScope | None:
         return getattr(g, _EXPLICIT_KEY, None)
     if getattr(g, _UNSCOPED_KEY, 0) or getattr(g, _COMPUTING_KEY, False):
         return None
+    explicit = getattr(g, _EXPLICIT_KEY, None)
+    if explicit is not None:
+        return explicit
     setattr(g, _COMPUTING_KEY, True)
     try:
         user = getattr(g, "user", None)
@@ -136,7 +152,12 @@ def _tenant_criteria(scope: TenantScope):
     from app.models.identity import AppUser as User
     from app.models.org import Authority, Enterprise
 
-    options = []
+    uid = scope.user_id
+    if uid is None:
+        options = [with_loader_criteria(OwnerMixin, lambda cls: false(), include_aliases=True)]
+    else:
+        options = [with_loader_criteria(OwnerMixin, lambda cls: cls.owner_id == uid,
+                                        include_aliases=True)]
     if scope.kind == ENTERPRISE:
         eid = scope.enterprise_id
         options += [
@@ -169,7 +190,6 @@ def _tenant_criteria(scope: TenantScope):
             ),
         ]
     elif scope.kind == INDIVIDUAL:
-        uid = scope.user_id
         options += [
             with_loader_criteria(TenantMixin, lambda cls: false(), include_aliases=True),
             with_loader_criteria(Enterprise, lambda cls: false(), include_aliases=True),
@@ -201,6 +221,7 @@ def _apply_tenant_scope(state):
 
 __all__ = [
     "Model",
+    "OwnerMixin",
     "TenantMixin",
     "TenantScope",
     "current_scope",

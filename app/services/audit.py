@@ -14,6 +14,7 @@ from app.models.audit import AuditEvent
 # Never logged: the audit rows themselves and pure bookkeeping.
 _SKIP_TABLES = {"audit_event", "totp_recovery_code", "outbox_message", "captcha_challenge",
                 "certificate_counter",
+                "job",  # the export/import it runs is audited explicitly, with its filter
                 "ab_permission",
                 "ab_view_menu", "ab_permission_view", "alembic_version"}
 # Logged as changed, never with their values.

@@ -22,6 +22,7 @@ def register_views(appbuilder) -> None:
         EnterpriseUserApi,
         EnterpriseUserView,
     )
+    from app.views.jobs import JobApi, JobView
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
     from app.views.rental import (
         CounterEntryView,
@@ -79,6 +80,9 @@ def register_views(appbuilder) -> None:
                         category=s.MENU_CAT_RENTAL)
     appbuilder.add_view(VehicleFormsView, s.MENU_RENTAL_FORMS, label=_l("Vehicle filing"),
                         icon="fa-plus-square", category=s.MENU_CAT_RENTAL)
+    appbuilder.add_view(JobView, s.MENU_MY_DOWNLOADS, label=_l("My downloads"),
+                        icon="fa-download")
+    appbuilder.add_api(JobApi)
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 
-from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
 from app.models.audit import AuditEvent
-from app.security import API_METHOD_PERMISSIONS, PV_AUDIT
-from app.views.base import AppModelView, FilterInTenantScope
+from app.security import PV_AUDIT
+from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope
 
 AUDIT_LABELS = {
     "created_on": _l("Time"),
@@ -100,12 +99,10 @@ class AuditEventView(AppModelView):
     }
 
 
-class AuditEventApi(ModelRestApi):
+class AuditEventApi(AppModelRestApi):
     resource_name = "audit_event"
     datamodel = SQLAInterface(AuditEvent)
     class_permission_name = PV_AUDIT
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     include_route_methods = {"get", "get_list", "info"}
     list_columns = ["id", "created_on", "action", "actor_name", "ip", "target_type",
                     "target_id", "target_label", "detail"]

@@ -10,7 +10,6 @@ import string
 
 from flask import abort, current_app, flash, g, redirect
 from flask_appbuilder.actions import action
-from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.fieldwidgets import Select2ManyWidget
 from flask_appbuilder.models.sqla.filters import FilterInFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -35,7 +34,6 @@ from app.models.base import unscoped
 from app.models.identity import AppUser as User
 from app.models.identity import EnterpriseRole
 from app.security import (
-    API_METHOD_PERMISSIONS,
     ENTERPRISE_ASSIGNABLE_ROLES,
     ENTERPRISE_GRANTABLE,
     ENTERPRISE_ROLE_PREFIX,
@@ -49,6 +47,7 @@ from app.security import (
 from app.services import audit
 from app.services.passwords import PasswordPolicy, check_password
 from app.views.base import (
+    AppModelRestApi,
     AppModelView,
     FilterInTenantScope,
     StrictQuerySelectMultipleField,
@@ -228,18 +227,19 @@ class EnterpriseUserView(AppModelView):
         return redirect(self.get_redirect())
 
 
-class EnterpriseUserApi(ModelRestApi):
+class EnterpriseUserApi(AppModelRestApi):
     resource_name = "enterprise_user"
     datamodel = SQLAInterface(User)
     class_permission_name = PV_ENTERPRISE_USER
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     list_columns = ["id", "username", "first_name", "last_name", "email", "mobile", "active",
                     "roles.id", "roles.name"]
     show_columns = list_columns
     add_columns = ["username", "first_name", "last_name", "email", "mobile", "roles"]
     edit_columns = ["first_name", "last_name", "email", "mobile", "active", "roles"]
     search_columns = ["username", "email", "active"]
+    export_columns = ["id", "username", "last_name", "first_name", "email", "mobile", "active",
+                      "roles"]
+    export_formatters = {"roles": lambda roles: "、".join(role_label(r) for r in roles)}
     base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
     add_query_rel_fields = {"roles": [["name", FilterInFunction, assignable_role_names]]}
     edit_query_rel_fields = add_query_rel_fields
@@ -351,12 +351,10 @@ class EnterpriseRoleView(AppModelView):
             db.session.commit()
 
 
-class EnterpriseRoleApi(ModelRestApi):
+class EnterpriseRoleApi(AppModelRestApi):
     resource_name = "enterprise_role"
     datamodel = SQLAInterface(EnterpriseRole)
     class_permission_name = PV_ENTERPRISE_ROLE
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     list_columns = ["id", "name", "description"]
     show_columns = list_columns
     add_columns = ["name", "description"]

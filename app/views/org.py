@@ -3,7 +3,6 @@ base_filters from the same scope."""
 
 from __future__ import annotations
 
-from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.models.sqla.filters import FilterInFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
@@ -19,8 +18,13 @@ from app.models.org import (
     Enterprise,
     region_prefix,
 )
-from app.security import API_METHOD_PERMISSIONS, PV_AUTHORITY, PV_ENTERPRISE
-from app.views.base import AppModelView, FilterInTenantScope, UniqueAcrossTenants
+from app.security import PV_AUTHORITY, PV_ENTERPRISE
+from app.views.base import (
+    AppModelRestApi,
+    AppModelView,
+    FilterInTenantScope,
+    UniqueAcrossTenants,
+)
 
 
 def validate_uscc(form, field):
@@ -79,12 +83,10 @@ class EnterpriseModelView(AppModelView):
     edit_form_extra_fields = add_form_extra_fields
 
 
-class EnterpriseApi(ModelRestApi):
+class EnterpriseApi(AppModelRestApi):
     resource_name = "enterprise"
     datamodel = SQLAInterface(Enterprise)
     class_permission_name = PV_ENTERPRISE
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     list_columns = ["id", "name", "uscc", "region_code", "status"]
     show_columns = ["id", "name", "uscc", "region_code", "status", "legal_representative",
                     "contact_name", "contact_mobile", "address"]
@@ -148,12 +150,10 @@ class AuthorityModelView(AppModelView):
     pre_update = pre_add
 
 
-class AuthorityApi(ModelRestApi):
+class AuthorityApi(AppModelRestApi):
     resource_name = "authority"
     datamodel = SQLAInterface(Authority)
     class_permission_name = PV_AUTHORITY
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     list_columns = ["id", "name", "region_code"]
     show_columns = list_columns
     add_columns = ["name", "region_code"]

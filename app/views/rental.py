@@ -10,7 +10,6 @@ from urllib.parse import quote as url_quote
 from flask import abort, flash, g, jsonify, make_response, redirect, request, url_for
 from flask_appbuilder import BaseView
 from flask_appbuilder.actions import action
-from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
@@ -30,7 +29,6 @@ from app.models.rental import (
 )
 from app.models.workflow import Application
 from app.security import (
-    API_METHOD_PERMISSIONS,
     PV_APPLICATION,
     PV_RENTAL,
     PV_RENTAL_FILING,
@@ -38,7 +36,7 @@ from app.security import (
 )
 from app.services import certificates
 from app.services.attachments import AttachmentRejectedError
-from app.views.base import AppModelView, FilterInTenantScope
+from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope
 from app.views.vehicle_forms import VehicleChangeForm, VehicleForm, VehicleStateForm
 from app.views.workflow import uploaded_attachments
 from app.workflows import engine
@@ -174,12 +172,10 @@ class VehicleView(AppModelView):
         return super().is_action_allowed(name)
 
 
-class VehicleApi(ModelRestApi):
+class VehicleApi(AppModelRestApi):
     resource_name = "vehicle"
     datamodel = SQLAInterface(Vehicle)
     class_permission_name = PV_VEHICLE
-    allow_browser_login = False
-    method_permission_name = API_METHOD_PERMISSIONS
     include_route_methods = {"get", "get_list", "info"}
     list_columns = ["id", "plate", "vin", "brand", "model", "vehicle_type", "seats", "usage",
                     "state", "state_since", "certificate_no", "filed_on", "enterprise_id"]

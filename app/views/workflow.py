@@ -8,8 +8,8 @@ from __future__ import annotations
 import datetime
 
 from flask import abort, flash, g, redirect, request, url_for
-from flask_appbuilder.api import ModelRestApi, protect, safe
 from flask_appbuilder.api import expose as api_expose
+from flask_appbuilder.api import protect, safe
 from flask_appbuilder.baseviews import expose
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
@@ -23,7 +23,7 @@ from app.extensions import db
 from app.models.workflow import Application
 from app.security import API_METHOD_PERMISSIONS, PV_APPLICATION, PV_REVIEW
 from app.services.attachments import AttachmentRejectedError, save_upload
-from app.views.base import AppModelView, FilterInTenantScope
+from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope
 from app.workflows import engine
 
 CASE_LABELS = {
@@ -175,14 +175,13 @@ class ReviewQueueView(ApplicationView):
         return super().render_template(template, **kwargs)
 
 
-class ApplicationApi(ModelRestApi):
+class ApplicationApi(AppModelRestApi):
     """Cases with their history; POST /<id>/transition fires a transition through the
     engine (same roles, guards and scope as the UI)."""
 
     resource_name = "application"
     datamodel = SQLAInterface(Application)
     class_permission_name = PV_APPLICATION
-    allow_browser_login = False
     method_permission_name = {**API_METHOD_PERMISSIONS, "transition": "transition"}
     include_route_methods = {"get", "get_list", "info", "transition"}
     list_columns = ["id", "reference", "kind", "title", "state", "enterprise_id",
