@@ -19,6 +19,12 @@ from app.services import export, jobs
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
+
+# reg.rental's jurisdiction in the demo data (rental, Guangdong), by name.
+JURISDICTION = ["广州市云途出行汽车租赁有限公司", "广州市穗通汽车租赁有限公司",
+                "广州市速达汽车租赁服务有限公司", "深圳市鹏程小客车租赁有限公司"]
+
+
 def _rows(data: bytes) -> list[tuple]:
     wb = load_workbook(io.BytesIO(data))
     out = []
@@ -77,7 +83,10 @@ def test_sync_export_is_exactly_the_filtered_rows_in_list_order(as_user, db_sess
 def test_authority_export_is_its_jurisdiction(as_user):
     rows = _rows(as_user("reg.rental").get("/enterprises/export/").data)
     names = [row[0] for row in rows[1:]]
-    assert names == ["广州市穗通汽车租赁有限公司", "深圳市鹏程小客车租赁有限公司"]
+    # Rental enterprises of Guangdong (A, B and the two public applicants), never the
+    # used-car market C.
+    assert {"广州市穗通汽车租赁有限公司", "深圳市鹏程小客车租赁有限公司"} <= set(names)
+    assert "广州市羊城二手车交易市场有限公司" not in names and len(names) == 4
 
 
 def test_headers_follow_the_ui_language(app, as_user):
@@ -199,7 +208,7 @@ def test_authority_job_export_is_scoped_like_the_request(app, as_user):
         app.config["EXPORT_SYNC_MAX_ROWS"] = 5000
     job = _last_job(app)
     names = [row[0] for row in _rows(c.get(f"/jobs/{job.id}/download").data)[1:]]
-    assert names == ["广州市穗通汽车租赁有限公司", "深圳市鹏程小客车租赁有限公司"]
+    assert names == JURISDICTION
 
 
 def test_job_progress_is_recorded_while_it_runs(app, as_user, bulk, small_threshold,
@@ -316,8 +325,7 @@ def test_api_export_takes_rison_filters_and_is_scoped(app, as_user, bulk):
     assert r.status_code == 400
     reg = api_token(app.test_client(), "reg.rental")
     rows = _rows(app.test_client().get("/api/v1/enterprise/export", headers=bearer(reg)).data)
-    assert sorted(row[1] for row in rows[1:]) == ["广州市穗通汽车租赁有限公司",
-                                                 "深圳市鹏程小客车租赁有限公司"]
+    assert sorted(row[1] for row in rows[1:]) == JURISDICTION
 
 
 def test_api_large_export_answers_with_a_job(app, as_user, db_session, bulk, small_threshold):

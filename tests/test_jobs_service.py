@@ -25,7 +25,13 @@ class _ProbeError(DomainError):
     """A failure the owner should read."""
 
 
+# reg.rental's jurisdiction in the demo data (rental, Guangdong), by name.
+JURISDICTION = ["广州市云途出行汽车租赁有限公司", "广州市穗通汽车租赁有限公司",
+                "广州市速达汽车租赁服务有限公司", "深圳市鹏程小客车租赁有限公司"]
+
+
 @jobs.handler("test_probe")
+
 def _probe(ctx: jobs.JobContext, params: dict):
     """What a job sees: its user, scope, language; and optionally a file or a failure."""
     if params.get("fail") == "domain":
@@ -67,8 +73,7 @@ def test_job_runs_with_the_owners_scope_and_user(app):
     assert job.state == DONE, job.error
     assert job.message == "ent.a|enterprise|是|广州市穗通汽车租赁有限公司"
     job = _submit(app, "reg.rental")
-    assert job.message.split("|")[1:] == ["authority", "是", "广州市穗通汽车租赁有限公司",
-                                          "深圳市鹏程小客车租赁有限公司"]
+    assert job.message.split("|")[1:] == ["authority", "是", *JURISDICTION]
     assert _submit(app, "admin").message.split("|")[1] == "all"
 
 
