@@ -64,6 +64,9 @@ PV_AUDIT = "AuditEvent"
 PV_ATTACHMENT = "Attachment"
 PV_OUTBOX = "Outbox"
 PV_ACCOUNT = "Account"
+PV_ANNOUNCEMENT = "Announcement"  # managing announcements (reading them is public)
+PV_INBOX = "Inbox"
+PV_DASHBOARD = "Dashboard"
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -80,6 +83,11 @@ MENU_AUDIT = "Audit Trail"
 MENU_OUTBOX = "Outbox"
 MENU_CAT_ORG = "Organisations"
 MENU_CAT_ADMIN = "Administration"
+MENU_INBOX = "Inbox"
+MENU_DASHBOARD = "Dashboard"
+MENU_ANNOUNCEMENTS = "Announcements"
+MENU_MANAGE_ANNOUNCEMENTS = "Manage announcements"
+MENU_CAT_CONTENT = "Announcements and notices"
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -109,6 +117,11 @@ VIEW_LABELS = {
     PV_ATTACHMENT: _l("Attachments"),
     MENU_MY_ENTERPRISE: _l("My enterprise"),
     MENU_CAT_ORG: _l("Organisations"),
+    PV_ANNOUNCEMENT: _l("Announcements"),
+    PV_INBOX: _l("Inbox"),
+    PV_DASHBOARD: _l("Dashboard"),
+    MENU_ANNOUNCEMENTS: _l("Announcements"),
+    MENU_CAT_CONTENT: _l("Announcements and notices"),
 }
 
 
@@ -127,6 +140,10 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_ENTERPRISE, READ),
     *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
     *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
+    # Inbox (own cases and notices), dashboard of the enterprise, announcements.
+    ("can_list", PV_INBOX),
+    ("can_list", PV_DASHBOARD),
+    *_menus(MENU_INBOX, MENU_DASHBOARD, MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT),
 ]
 
 # The OpenAPI document and Swagger UI, for every signed-in role that has an API.
@@ -139,8 +156,17 @@ SELF_SERVICE = [
     ("resetmypassword", "UserDBModelView"),
 ]
 
+# Inbox and announcements for every signed-in role; the dashboard for those who supervise.
+CONTENT_READER = [("can_list", PV_INBOX), *_menus(MENU_INBOX, MENU_ANNOUNCEMENTS,
+                                                   MENU_CAT_CONTENT)]
+DASHBOARD = [("can_list", PV_DASHBOARD), *_menus(MENU_DASHBOARD)]
+
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ROLE_REGULATOR: [
+        *CONTENT_READER,
+        *DASHBOARD,
+        *_perms(PV_ANNOUNCEMENT, READ + WRITE + EXPORT),
+        *_menus(MENU_MANAGE_ANNOUNCEMENTS),
         *SELF_SERVICE,
         *API_DOCS,
         *_perms(PV_ENTERPRISE, READ + EXPORT),
@@ -149,6 +175,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_CAT_ORG),
     ],
     ROLE_AUDITOR: [
+        *CONTENT_READER,
+        *DASHBOARD,
         *SELF_SERVICE,
         *API_DOCS,
         *_perms(PV_ENTERPRISE, READ + EXPORT),
@@ -168,12 +196,15 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ],
     ROLE_ENT_STAFF: [
         *SELF_SERVICE,
+        *CONTENT_READER,
+        *DASHBOARD,
         *_perms(PV_ENTERPRISE, READ),
         *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
         *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
     ],
-    ROLE_INDIVIDUAL: [*SELF_SERVICE],
-    ROLE_PUBLIC: [],
+    ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
+    # Anonymous visitors: the public announcement pages need no permission, only the menu.
+    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT)],
 }
 
 

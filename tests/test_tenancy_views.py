@@ -13,6 +13,7 @@ from conftest import api_token, bearer, ids
 
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
+from app.models.content import Notification
 from app.models.identity import AppUser, EnterpriseRole
 from app.models.org import Enterprise
 
@@ -36,6 +37,11 @@ def foreign(app, as_user, db_session):
     role = db_session.query(EnterpriseRole).filter_by(enterprise_id=k["ent_b"]).one()
     att = db_session.query(Attachment).filter_by(enterprise_id=k["ent_b"]).one()
     ev = db_session.query(AuditEvent).filter_by(enterprise_id=k["ent_b"]).first()
+    from app.services.notify import notify
+
+    notify(k["users"]["ent.b"], "Notice for ent.b", "鹏程 only", "/inbox/")
+    db_session.commit()
+    notice = db_session.query(Notification).filter_by(user_id=k["users"]["ent.b"]).one()
     return {
         "Enterprise": k["ent_b"],
         "EnterpriseUser": k["users"]["ent.b"],
@@ -43,6 +49,7 @@ def foreign(app, as_user, db_session):
         "Attachment": att.id,
         "AuditEvent": ev.id,
         "Authority": min(k["authorities"].values()),
+        "Inbox": notice.id,
     }
 
 
@@ -89,7 +96,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent"}
+                    "AuditEvent", "Inbox"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
@@ -152,7 +159,11 @@ def test_lists_exports_and_api_lists_hold_only_own_rows(app, as_user, db_session
 
 def test_anonymous_user_gets_nothing(client, foreign):
     public = {"/", "/login/", "/login/totp/", "/logout/", "/captcha.png", "/forgot-password/",
-              "/api/v1/security/login", "/api/v1/security/refresh", "/back"}
+              "/api/v1/security/login", "/api/v1/security/refresh", "/back",
+              # Published announcements are public (tests/test_content_views.py).
+              "/announcements/", "/announcements/<int:announcement_id>",
+              "/api/v1/public/announcements/",
+              "/api/v1/public/announcements/<int:announcement_id>"}
     from flask import current_app
 
     for rule in current_app.url_map.iter_rules():

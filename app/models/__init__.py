@@ -1,5 +1,13 @@
 """Domain models; importing this package maps every table (Alembic reads Model.metadata)."""
 
-from app.models import attachment, audit, identity, org, outbox, rental, workflow  # noqa: F401
-from app.models import content  # noqa: F401
+from app.models import (  # noqa: F401
+    attachment,
+    audit,
+    content,
+    identity,
+    org,
+    outbox,
+    rental,
+    workflow,
+)
 from app.models.base import Model  # noqa: F401

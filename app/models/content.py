@@ -55,7 +55,10 @@ class Announcement(Model):
     # Publisher; empty for platform announcements by a system admin.
     authority_id = Column(Integer, ForeignKey("authority.id", ondelete="SET NULL"),
                           nullable=True, index=True)
-    authority = relationship("Authority", lazy="joined")
+    authority = relationship("Authority", lazy="select")
+    # The publisher's name as published: readable by the public, whom the tenancy scope
+    # does not let load authorities.
+    publisher_name = Column(String(200))
     published_on = Column(Date, nullable=True)
     pinned = Column(Boolean, nullable=False, default=False)
     created_by_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"))
@@ -81,7 +84,7 @@ class Announcement(Model):
 
     @property
     def publisher(self) -> str:
-        return self.authority.name if self.authority is not None else str(_l("Platform"))
+        return self.publisher_name or str(_l("Platform"))
 
     @property
     def is_published(self) -> bool:

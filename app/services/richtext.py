@@ -22,6 +22,7 @@ ALLOWED_ATTRIBUTES = {
     "abbr": {"title"},
 }
 URL_SCHEMES = {"http", "https", "mailto"}
+_BLOCK_END = re.compile(r"<\s*(?:br|hr|/p|/li|/h[1-6]|/tr|/td|/th|/div|/dd|/dt)\b[^>]*>", re.I)
 
 # "<p", "</p", "<br/>", "<!--": the text means to be HTML.
 _LOOKS_LIKE_HTML = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*[\s/>]|<!--")
@@ -72,7 +73,8 @@ def render(value: str | None) -> Markup:
 
 def plain_text(value: str | None, limit: int | None = None) -> str:
     """Tags removed, whitespace collapsed: for summaries and search snippets."""
-    text = nh3.clean(value or "", tags=set(), attributes={})
+    value = _BLOCK_END.sub(" ", value or "")  # blocks and line breaks part words
+    text = nh3.clean(value, tags=set(), attributes={})
     text = re.sub(r"\s+", " ", _unescape(text)).strip()
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
