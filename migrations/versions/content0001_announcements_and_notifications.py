@@ -2,7 +2,7 @@
 
 Revision ID: content0001
 Revises: rental0001
-Create Date: 2026-11-23 11:12:50.718301
+Create Date: 2026-11-23 11:14:52.019361
 
 """
 from alembic import op
@@ -25,6 +25,7 @@ def upgrade():
     sa.Column('category', sa.String(length=24), nullable=False),
     sa.Column('sector_id', sa.Integer(), nullable=True),
     sa.Column('authority_id', sa.Integer(), nullable=True),
+    sa.Column('publisher_name', sa.String(length=200), nullable=True),
     sa.Column('published_on', sa.Date(), nullable=True),
     sa.Column('pinned', sa.Boolean(), nullable=False),
     sa.Column('created_by_id', sa.Integer(), nullable=True),
