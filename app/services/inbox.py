@@ -152,9 +152,9 @@ def counts(user=None, today: datetime.date | None = None) -> dict:
     if is_reviewer(user):
         todo = submitted
     elif getattr(user, "enterprise_id", None):
-        todo, overdue = returned, 0
+        todo = returned
     else:
-        todo, overdue = 0, 0
+        todo = 0
     return {"todo": todo, "overdue": overdue, "submitted": submitted, "returned": returned,
             "processed": processed, "unread": unread_count(user.id)}
 
