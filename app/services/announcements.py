@@ -80,13 +80,25 @@ def get_published(announcement_id: int) -> Announcement | None:
 
 def sectors_of(user) -> list[str] | None:
     """Sector codes an announcement list should be narrowed to for a user: its enterprise's
-    or authority's sectors; None (no narrowing) for the public and system users."""
-    org = None
-    if user is not None and getattr(user, "is_authenticated", False):
-        org = getattr(user, "enterprise", None) or getattr(user, "authority", None)
-    if org is None:
+    or authority's sectors; None (no narrowing) for the public and system users.
+
+    Read from the ids on the user row, not its `enterprise` / `authority` relationships: a
+    user row loaded before the request's scope was known (the API's token check) would
+    lazy-load them through that earlier, anonymous scope."""
+    from app.models.org import authority_sector, enterprise_sector
+
+    if user is None or not getattr(user, "is_authenticated", False):
         return None
-    return [s.code for s in org.sectors]
+    sector = Sector.__table__
+    if getattr(user, "enterprise_id", None):
+        link, key, value = enterprise_sector, "enterprise_id", user.enterprise_id
+    elif getattr(user, "authority_id", None):
+        link, key, value = authority_sector, "authority_id", user.authority_id
+    else:
+        return None
+    query = (select(sector.c.code).join(link, link.c.sector_id == sector.c.id)
+             .where(link.c[key] == value).order_by(sector.c.code))
+    return list(db.session.execute(query).scalars())
 
 
 def latest(limit: int = 5, sectors: list[str] | None = None,
