@@ -254,3 +254,11 @@ def test_inbox_macros_render_for_embedding(app, as_user, cases):
     assert "穗通-变更-已逾期" in html and "inbox-overdue" in html
     assert "穗通-经营备案-已通过" in _section(html, "home-processed")
     assert "鹏程" not in html
+
+
+def test_openapi_lists_the_content_apis(app):
+    c = app.test_client()
+    spec = c.get("/api/v1/_openapi", headers=bearer(api_token(c, "reg.rental"))).get_json()
+    for path in ("/api/v1/announcement/", "/api/v1/public/announcements/", "/api/v1/inbox/",
+                 "/api/v1/inbox/notifications/{pk}/read", "/api/v1/dashboard/"):
+        assert path in spec["paths"], path

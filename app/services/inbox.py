@@ -59,6 +59,14 @@ def case_url(case_id: int) -> str:
         return f"/applications/show/{case_id}"
 
 
+def case_list_url() -> str | None:
+    """The full case list, when a module has registered it (ApplicationView)."""
+    try:
+        return url_for("ApplicationView.list")
+    except (BuildError, RuntimeError):
+        return None
+
+
 def is_overdue(item, today: datetime.date | None = None) -> bool:
     today = today or datetime.date.today()
     return item.state == SUBMITTED and item.deadline is not None and item.deadline < today
@@ -174,6 +182,7 @@ def case_dict(item, today: datetime.date | None = None) -> dict:
 
 
 __all__ = ["APPROVED", "CASE_STATE_LABELS", "DECIDED_STATES", "OPEN_STATES", "REJECTED",
-           "RETURNED", "SUBMITTED", "WITHDRAWN", "case_dict", "case_state_label", "case_url",
+           "RETURNED", "SUBMITTED", "WITHDRAWN", "case_dict", "case_list_url", "case_state_label",
+           "case_url",
            "counts", "is_overdue", "is_reviewer", "processed_items", "submitted_items",
            "todo_items"]

@@ -14,7 +14,8 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import false
-from wtforms import BooleanField, SelectField
+from wtforms import BooleanField, SelectField, TextAreaField, widgets
+from wtforms.validators import DataRequired
 
 from app.errors import DomainError
 from app.extensions import db
@@ -143,6 +144,20 @@ ANNOUNCEMENT_LABELS = {
 
 CATEGORY_FIELD = SelectField(
     _l("Category"), choices=[(k, v) for k, v in ANNOUNCEMENT_CATEGORIES.items()])
+
+
+class TallTextAreaWidget(widgets.TextArea):
+    """FAB's text area widget is fixed at 3 rows: an announcement needs room."""
+
+    def __call__(self, field, **kwargs):
+        kwargs.update({"class": "form-control", "rows": 16})
+        return super().__call__(field, **kwargs)
+
+
+BODY_FIELD = TextAreaField(
+    _l("Text"), validators=[DataRequired()], widget=TallTextAreaWidget(),
+    description=_l("Plain text (a blank line starts a paragraph) or simple HTML: paragraphs, "
+                   "lists, tables, links. Scripts, styles and images are removed."))
 # FAB makes a non-nullable boolean a required checkbox (unticked = invalid).
 PINNED_FIELD = BooleanField(_l("Pinned"), description=_l(
     "Pinned announcements stay at the top of the list."))
@@ -168,15 +183,14 @@ class AnnouncementModelView(AnnouncementManagement, AppModelView):
     order_columns = ["title", "published_on", "pinned"]
     base_order = ("published_on", "desc")
     base_filters = OWN_AUTHORITY
-    add_form_extra_fields = {"category": CATEGORY_FIELD, "pinned": PINNED_FIELD}
+    add_form_extra_fields = {"category": CATEGORY_FIELD, "pinned": PINNED_FIELD,
+                             "body": BODY_FIELD}
     edit_form_extra_fields = add_form_extra_fields
     add_form_query_rel_fields = {"sector": [["id", FilterInFunction, allowed_sector_ids]]}
     edit_form_query_rel_fields = add_form_query_rel_fields
     description_columns = {
         "published_on": _l("Leave empty to keep a draft; a future date schedules it."),
         "sector": _l("Leave empty for all sectors."),
-        "body": _l("Plain text (a blank line starts a paragraph) or simple HTML: paragraphs, "
-                   "lists, tables, links. Scripts, styles and images are removed."),
     }
     formatters_columns = {"body": richtext.render}
 

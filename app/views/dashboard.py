@@ -45,7 +45,8 @@ class DashboardView(BaseView):
             vehicle_chart = bar_chart(
                 [str(VEHICLE_STATE_LABELS.get(s, s)) for s, _n in vehicles],
                 [(gettext("Vehicles"), [n for _s, n in vehicles])],
-                title=gettext("Vehicles by state"), chart_id="chart-vehicles")
+                title=gettext("Vehicles by state"), chart_id="chart-vehicles",
+                width=420, height=240)
         return self.render_template(
             "dashboard/index.html", counts=counts, months=months, cases_chart=cases_chart,
             vehicles=vehicles, vehicle_chart=vehicle_chart,

@@ -51,6 +51,7 @@ class InboxView(BaseView):
             notices=notify.notifications_for(user.id, NOTICE_PAGE_SIZE,
                                              (page - 1) * NOTICE_PAGE_SIZE),
             notice_page=page, notice_pages=pages,
+            counts=inbox.counts(user),
             unread=notify.unread_count(user.id),
             appbuilder=self.appbuilder)
 
@@ -160,6 +161,7 @@ def register_jinja_globals(app) -> None:
     app.jinja_env.globals.update(
         inbox_unread_count=_unread_for_navbar,
         case_url=inbox.case_url,
+        case_list_url=inbox.case_list_url,
         case_state_label=inbox.case_state_label,
         case_is_overdue=inbox.is_overdue,
     )
