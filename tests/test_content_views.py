@@ -317,3 +317,24 @@ def test_announcement_list_macro_renders_for_home_pages(app, db_session):
             items=items)
     assert "首页嵌入测试公告" in html and "二手车行业首页公告" not in html
     assert 'href="/announcements/' in html
+
+
+def test_regulator_exports_only_its_authoritys_announcements(as_user, db_session):
+    import io
+
+    from openpyxl import load_workbook
+
+    _announce(db_session, "本厅导出的公告")
+    _announce(db_session, "商务局不应导出的公告", authority="广州市商务局", sector="usedcar")
+    r = as_user("reg.rental").get("/manage/announcements/export/")
+    assert r.status_code == 200
+    cells = [str(c.value) for row in load_workbook(io.BytesIO(r.data)).active.iter_rows()
+             for c in row]
+    assert "本厅导出的公告" in cells and "商务局不应导出的公告" not in cells
+
+
+def test_anonymous_sees_the_announcements_menu_only(client):
+    page = client.get("/announcements/").text
+    assert 'href="/announcements/"' in page
+    assert "/manage/announcements/" not in page and "/inbox/" not in page
+    assert client.get("/manage/announcements/list/").status_code == 302
