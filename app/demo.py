@@ -104,3 +104,7 @@ def load_demo_data() -> None:
 
     load_rental_demo(orgs)
 
+    from app.demo_content import load_content_demo
+
+    load_content_demo()
+

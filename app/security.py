@@ -72,6 +72,9 @@ PV_VEHICLE = "Vehicle"
 PV_RENTAL_FILING = "RentalFiling"
 PV_RENTAL = "Rental"  # the rental module's enterprise-side forms
 PV_JOB = "Job"
+PV_ANNOUNCEMENT = "Announcement"  # managing announcements (reading them is public)
+PV_INBOX = "Inbox"
+PV_DASHBOARD = "Dashboard"
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -97,6 +100,11 @@ MENU_CASES = "Cases"
 MENU_RENTAL_FORMS = "Rental applications"
 MENU_REVIEW = "Review queue"
 MENU_COUNTER = "Counter entry"
+MENU_INBOX = "Inbox"
+MENU_DASHBOARD = "Dashboard"
+MENU_ANNOUNCEMENTS = "Announcements"
+MENU_MANAGE_ANNOUNCEMENTS = "Manage announcements"
+MENU_CAT_CONTENT = "Announcements and notices"
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -144,6 +152,11 @@ VIEW_LABELS = {
     MENU_VEHICLES: _l("Vehicles"),
     MENU_CASES: _l("Cases"),
     MENU_RENTAL_FORMS: _l("Rental applications"),
+    PV_ANNOUNCEMENT: _l("Announcements"),
+    PV_INBOX: _l("Inbox"),
+    PV_DASHBOARD: _l("Dashboard"),
+    MENU_ANNOUNCEMENTS: _l("Announcements"),
+    MENU_CAT_CONTENT: _l("Announcements and notices"),
 }
 
 
@@ -169,6 +182,10 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_RENTAL, ("can_forms",)),
     *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES, MENU_CASES,
             MENU_RENTAL_FORMS),
+    # Inbox (own cases and notices), dashboard of the enterprise, announcements.
+    ("can_list", PV_INBOX),
+    ("can_list", PV_DASHBOARD),
+    *_menus(MENU_INBOX, MENU_DASHBOARD, MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT),
 ]
 
 # The OpenAPI document and Swagger UI, for every signed-in role that has an API.
@@ -184,8 +201,17 @@ SELF_SERVICE = [
     (MENU, MENU_MY_DOWNLOADS),
 ]
 
+# Inbox and announcements for every signed-in role; the dashboard for those who supervise.
+CONTENT_READER = [("can_list", PV_INBOX), *_menus(MENU_INBOX, MENU_ANNOUNCEMENTS,
+                                                   MENU_CAT_CONTENT)]
+DASHBOARD = [("can_list", PV_DASHBOARD), *_menus(MENU_DASHBOARD)]
+
 ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ROLE_REGULATOR: [
+        *CONTENT_READER,
+        *DASHBOARD,
+        *_perms(PV_ANNOUNCEMENT, READ + WRITE + EXPORT),
+        *_menus(MENU_MANAGE_ANNOUNCEMENTS),
         *SELF_SERVICE,
         *API_DOCS,
         *_perms(PV_ENTERPRISE, READ + EXPORT),
@@ -201,6 +227,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
                 MENU_RENTAL_FILING),
     ],
     ROLE_AUDITOR: [
+        *CONTENT_READER,
+        *DASHBOARD,
         *SELF_SERVICE,
         *API_DOCS,
         *_perms(PV_ENTERPRISE, READ + EXPORT),
@@ -224,6 +252,8 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ],
     ROLE_ENT_STAFF: [
         *SELF_SERVICE,
+        *CONTENT_READER,
+        *DASHBOARD,
         *_perms(PV_ENTERPRISE, READ),
         *_perms(PV_ATTACHMENT, ("can_upload", "can_download")),
         *_menus(MENU_MY_ENTERPRISE, MENU_CAT_ORG),
@@ -233,8 +263,9 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES,
                 MENU_CASES),
     ],
-    ROLE_INDIVIDUAL: [*SELF_SERVICE],
-    ROLE_PUBLIC: [],
+    ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
+    # Anonymous visitors: the public announcement pages need no permission, only the menu.
+    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT)],
 }
 
 

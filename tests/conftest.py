@@ -221,3 +221,28 @@ def ids(db_session):
         "users": users,
         "authorities": auths,
     }
+
+
+def clear_demo_cases(db_session, vehicles: bool = False, notifications: bool = False) -> None:
+    """For tests that count exactly the cases they create: drop the demo cases (and, if
+    asked, the demo vehicles and notifications) of the snapshot."""
+    from sqlalchemy import delete
+
+    from app.models.content import Notification
+    from app.models.rental import Vehicle
+    from app.models.workflow import (
+        Application,
+        TransitionLog,
+        application_attachment,
+        transition_attachment,
+    )
+
+    db_session.execute(delete(transition_attachment))
+    db_session.execute(delete(application_attachment))
+    db_session.execute(delete(TransitionLog))
+    db_session.execute(delete(Application))
+    if vehicles:
+        db_session.execute(delete(Vehicle))
+    if notifications:
+        db_session.execute(delete(Notification))
+    db_session.commit()

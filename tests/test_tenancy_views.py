@@ -13,6 +13,7 @@ from conftest import api_token, bearer, ids
 
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
+from app.models.content import Notification
 from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
 from app.models.org import Enterprise
@@ -47,6 +48,12 @@ def foreign(app, as_user, db_session):
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
     db_session.commit()
+    from app.services.notify import notify
+
+    notify(k["users"]["ent.b"], "Notice for ent.b", "鹏程 only", "/inbox/")
+    db_session.commit()
+    notice = db_session.query(Notification).filter_by(user_id=k["users"]["ent.b"],
+                                                      title="Notice for ent.b").one()
     return {
         "Vehicle": vehicle.id,
         "Application": case.id,
@@ -58,6 +65,7 @@ def foreign(app, as_user, db_session):
         "AuditEvent": ev.id,
         "Authority": min(k["authorities"].values()),
         "Job": job.id,
+        "Inbox": notice.id,
     }
 
 
@@ -108,7 +116,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent", "Vehicle", "Application", "Job"}
+                    "AuditEvent", "Vehicle", "Application", "Job", "Inbox"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
@@ -171,7 +179,11 @@ def test_lists_exports_and_api_lists_hold_only_own_rows(app, as_user, db_session
 
 def test_anonymous_user_gets_nothing(client, foreign):
     public = {"/", "/login/", "/login/totp/", "/logout/", "/captcha.png", "/forgot-password/",
-              "/api/v1/security/login", "/api/v1/security/refresh", "/back"}
+              "/api/v1/security/login", "/api/v1/security/refresh", "/back",
+              # Published announcements are public (tests/test_content_views.py).
+              "/announcements/", "/announcements/<int:announcement_id>",
+              "/api/v1/public/announcements/",
+              "/api/v1/public/announcements/<int:announcement_id>"}
     from flask import current_app
 
     for rule in current_app.url_map.iter_rules():

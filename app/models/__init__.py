@@ -1,4 +1,14 @@
 """Domain models; importing this package maps every table (Alembic reads Model.metadata)."""
 
-from app.models import attachment, audit, identity, job, org, outbox, rental, workflow  # noqa: F401
+from app.models import (  # noqa: F401
+    attachment,
+    audit,
+    content,
+    identity,
+    job,
+    org,
+    outbox,
+    rental,
+    workflow,
+)
 from app.models.base import Model  # noqa: F401

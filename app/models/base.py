@@ -145,6 +145,14 @@ def jurisdiction_enterprise_ids(authority_id: int):
     )
 
 
+def _criteria(entity, where):
+    """Scope criteria for one entity. Not propagated to lazy loads of the loaded objects:
+    the hook scopes those itself with the scope current when they run (a user loaded while
+    the scope was being computed must not carry the anonymous scope into its relations)."""
+    return with_loader_criteria(entity, where, include_aliases=True,
+                                propagate_to_loaders=False)
+
+
 def _tenant_criteria(scope: TenantScope):
     """Loader criteria for a scope. Closure variables are plain ints so that SQLAlchemy's
     lambda cache turns them into bound parameters (never cached values)."""
@@ -154,55 +162,42 @@ def _tenant_criteria(scope: TenantScope):
 
     uid = scope.user_id
     if uid is None:
-        options = [with_loader_criteria(OwnerMixin, lambda cls: false(), include_aliases=True)]
+        options = [_criteria(OwnerMixin, lambda cls: false())]
     else:
-        options = [with_loader_criteria(OwnerMixin, lambda cls: cls.owner_id == uid,
-                                        include_aliases=True)]
+        options = [_criteria(OwnerMixin, lambda cls: cls.owner_id == uid)]
     if scope.kind == ENTERPRISE:
         eid = scope.enterprise_id
         options += [
-            with_loader_criteria(TenantMixin, lambda cls: cls.enterprise_id == eid,
-                                 include_aliases=True),
-            with_loader_criteria(Enterprise, lambda cls: cls.id == eid, include_aliases=True),
-            with_loader_criteria(User, lambda cls: cls.enterprise_id == eid,
-                                 include_aliases=True),
-            with_loader_criteria(AuditEvent, lambda cls: cls.enterprise_id == eid,
-                                 include_aliases=True),
+            _criteria(TenantMixin, lambda cls: cls.enterprise_id == eid),
+            _criteria(Enterprise, lambda cls: cls.id == eid),
+            _criteria(User, lambda cls: cls.enterprise_id == eid),
+            _criteria(AuditEvent, lambda cls: cls.enterprise_id == eid),
         ]
     elif scope.kind == AUTHORITY:
         aid = scope.authority_id
         options += [
-            with_loader_criteria(
-                TenantMixin,
-                lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid)),
-                include_aliases=True,
-            ),
-            with_loader_criteria(
-                Enterprise, lambda cls: cls.id.in_(jurisdiction_enterprise_ids(aid)),
-                include_aliases=True,
-            ),
-            with_loader_criteria(User, lambda cls: cls.authority_id == aid,
-                                 include_aliases=True),
-            with_loader_criteria(Authority, lambda cls: cls.id == aid, include_aliases=True),
-            with_loader_criteria(
-                AuditEvent, lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid)),
-                include_aliases=True,
-            ),
+            _criteria(TenantMixin,
+                lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid))),
+            _criteria(Enterprise, lambda cls: cls.id.in_(jurisdiction_enterprise_ids(aid))),
+            _criteria(User, lambda cls: cls.authority_id == aid),
+            _criteria(Authority, lambda cls: cls.id == aid),
+            _criteria(AuditEvent,
+                      lambda cls: cls.enterprise_id.in_(jurisdiction_enterprise_ids(aid))),
         ]
     elif scope.kind == INDIVIDUAL:
         options += [
-            with_loader_criteria(TenantMixin, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(Enterprise, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(User, lambda cls: cls.id == uid, include_aliases=True),
-            with_loader_criteria(Authority, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(AuditEvent, lambda cls: false(), include_aliases=True),
+            _criteria(TenantMixin, lambda cls: false()),
+            _criteria(Enterprise, lambda cls: false()),
+            _criteria(User, lambda cls: cls.id == uid),
+            _criteria(Authority, lambda cls: false()),
+            _criteria(AuditEvent, lambda cls: false()),
         ]
     else:  # ANONYMOUS: no tenant rows at all. Users stay visible for the login flows.
         options += [
-            with_loader_criteria(TenantMixin, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(Enterprise, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(Authority, lambda cls: false(), include_aliases=True),
-            with_loader_criteria(AuditEvent, lambda cls: false(), include_aliases=True),
+            _criteria(TenantMixin, lambda cls: false()),
+            _criteria(Enterprise, lambda cls: false()),
+            _criteria(Authority, lambda cls: false()),
+            _criteria(AuditEvent, lambda cls: false()),
         ]
     return options
 

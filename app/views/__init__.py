@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from app import security as s
@@ -16,12 +17,20 @@ def register_views(appbuilder) -> None:
     )
     from app.views.attachment import AttachmentView
     from app.views.audit import AuditEventApi, AuditEventView
+    from app.views.content import (
+        AnnouncementApi,
+        AnnouncementBrowseView,
+        AnnouncementModelView,
+        PublicAnnouncementApi,
+    )
+    from app.views.dashboard import DashboardApi, DashboardView
     from app.views.identity import (
         EnterpriseRoleApi,
         EnterpriseRoleView,
         EnterpriseUserApi,
         EnterpriseUserView,
     )
+    from app.views.inbox import InboxApi, InboxView, register_jinja_globals
     from app.views.jobs import JobApi, JobView
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
     from app.views.rental import (
@@ -87,3 +96,18 @@ def register_views(appbuilder) -> None:
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):
         appbuilder.add_api(api)
+
+    # Inbox, dashboard, announcements (SPEC X15, X17, X18).
+    appbuilder.add_view(InboxView, s.MENU_INBOX, label=_l("Inbox"), icon="fa-inbox")
+    appbuilder.add_view(DashboardView, s.MENU_DASHBOARD, label=_l("Dashboard"),
+                        icon="fa-chart-bar")
+    appbuilder.add_view(
+        AnnouncementBrowseView, s.MENU_ANNOUNCEMENTS, label=_l("Announcements"),
+        icon="fa-bullhorn", category=s.MENU_CAT_CONTENT,
+        category_label=_l("Announcements and notices"), category_icon="fa-bullhorn")
+    appbuilder.add_view(AnnouncementModelView, s.MENU_MANAGE_ANNOUNCEMENTS,
+                        label=_l("Manage announcements"), icon="fa-edit",
+                        category=s.MENU_CAT_CONTENT)
+    for api in (AnnouncementApi, PublicAnnouncementApi, InboxApi, DashboardApi):
+        appbuilder.add_api(api)
+    register_jinja_globals(current_app)

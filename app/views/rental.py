@@ -364,12 +364,10 @@ def pdf_response(data: bytes, filename: str):
 
 
 def _announcements():
-    """Latest announcements when the content module is installed (X18)."""
-    try:
-        from app.services.content import latest_announcements
-    except ImportError:
-        return []
-    return latest_announcements(5)
+    """Latest announcements for the user's sectors (X18)."""
+    from app.services import announcements
+
+    return announcements.latest(5, sectors=announcements.sectors_of(g.user))
 
 
 class CounterEntryView(BaseView):
