@@ -95,6 +95,7 @@ MENU_CASES = "Cases"
 MENU_RENTAL_FORMS = "Rental applications"
 MENU_REVIEW = "Review queue"
 MENU_COUNTER = "Counter entry"
+MENU_RENTAL_PUBLIC = "Rental public services"  # R1-R4 for anonymous visitors
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -227,7 +228,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
                 MENU_CASES),
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE],
-    ROLE_PUBLIC: [],
+    ROLE_PUBLIC: [*_menus(MENU_RENTAL_PUBLIC)],
 }
 
 

@@ -23,6 +23,7 @@ def register_views(appbuilder) -> None:
         EnterpriseUserView,
     )
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
+    from app.views.rental_public import RentalPublicView
 
     appbuilder.add_view_no_menu(ForgotPasswordView)
     appbuilder.add_view_no_menu(PasswordResetView)
@@ -46,6 +47,11 @@ def register_views(appbuilder) -> None:
                         icon="fa-history", category=s.MENU_CAT_ADMIN)
     appbuilder.add_view(OutboxView, s.MENU_OUTBOX, label=_l("Outbox"), icon="fa-envelope",
                         category=s.MENU_CAT_ADMIN)
+
+    # Rental module: public services (R1-R4; menu for anonymous visitors).
+    appbuilder.add_view_no_menu(RentalPublicView)
+    appbuilder.add_link(s.MENU_RENTAL_PUBLIC, href="RentalPublicView.index",
+                        label=_l("Car rental filing"), icon="fa-car")
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi):
