@@ -23,6 +23,7 @@ def register_views(appbuilder) -> None:
         EnterpriseUserView,
     )
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
+    from app.views.rental_filing import RentalFilingFormsView
     from app.views.rental_public import RentalPublicView
 
     appbuilder.add_view_no_menu(ForgotPasswordView)
@@ -48,10 +49,22 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(OutboxView, s.MENU_OUTBOX, label=_l("Outbox"), icon="fa-envelope",
                         category=s.MENU_CAT_ADMIN)
 
-    # Rental module: public services (R1-R4; menu for anonymous visitors).
+    # Rental module: public services (R1-R4; menu for anonymous visitors) and the
+    # enterprise's filing forms (R10-R11), the seed's four left-hand entries.
     appbuilder.add_view_no_menu(RentalPublicView)
     appbuilder.add_link(s.MENU_RENTAL_PUBLIC, href="RentalPublicView.index",
                         label=_l("Car rental filing"), icon="fa-car")
+    rental_forms = appbuilder.add_view(
+        RentalFilingFormsView, s.MENU_RENTAL_FORMS, href="RentalFilingFormsView.change",
+        label=_l("Filing change"), icon="fa-edit", category=s.MENU_CAT_RENTAL,
+        category_label=_l("Rental filing"), category_icon="fa-car")
+    for endpoint, label, icon in (
+            ("RentalFilingFormsView.suspend", _l("Suspend the business"), "fa-pause-circle"),
+            ("RentalFilingFormsView.resume", _l("Resume the business"), "fa-play-circle"),
+            ("RentalFilingFormsView.terminate", _l("Terminate the business"),
+             "fa-stop-circle")):
+        appbuilder.add_link(s.MENU_RENTAL_FORMS, href=endpoint, label=label, icon=icon,
+                            category=s.MENU_CAT_RENTAL, baseview=rental_forms)
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi):

@@ -422,12 +422,28 @@ def display(key: str, value):
     return "" if value is None else str(value)
 
 
+@dataclass
+class DiffLine:
+    text: str
+    changed: bool
+
+
+def _lines(mine: list, theirs: list) -> list[DiffLine]:
+    return [DiffLine(line, line not in theirs) for line in mine]
+
+
 def filing_diff(payload: dict) -> list[DiffRow]:
-    """Before/after rows of a filing change case (payload built by change_payload)."""
+    """Before/after rows of a filing change case (payload built by change_payload); list
+    values (premises) mark only the lines that differ."""
     before = payload.get("before") or {}
     keys = payload.get("changed") or [k for k in CHANGEABLE_FIELDS if k in before]
-    return [DiffRow(str(FIELD_LABELS.get(k, k)), display(k, before.get(k)),
-                    display(k, payload.get(k))) for k in keys]
+    rows = []
+    for key in keys:
+        old, new = display(key, before.get(key)), display(key, payload.get(key))
+        if isinstance(old, list) and isinstance(new, list):
+            old, new = _lines(old, new), _lines(new, old)
+        rows.append(DiffRow(str(FIELD_LABELS.get(key, key)), old, new))
+    return rows
 
 
 # ----- attachments -------------------------------------------------------------------------
