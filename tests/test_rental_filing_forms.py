@@ -321,6 +321,24 @@ def test_state_forms_need_the_written_report(as_user, db_session):
     assert _cases(db_session, NAME_B, wf.TERMINATE) == []
 
 
+def test_returned_suspension_is_corrected_without_a_new_report(app, as_user, db_session):
+    b = as_user("ent.b")
+    effective = TODAY + datetime.timedelta(days=3)
+    assert _post(b, "/suspend", _state_data(effective)).status_code == 302
+    case = _cases(db_session, NAME_B, wf.SUSPEND)[0]
+    _fire_as_regulator(app, case.id, "return", "请写明暂停的具体原因。")
+    page = b.get(f"{BASE}/suspend")
+    assert 'id="correcting"' in page.text and effective.isoformat() in page.text
+    resp = _post(b, "/suspend", _state_data(effective, report=False,
+                                            reason="门店装修，预计三个月。"))
+    assert resp.status_code == 302
+    cases = _cases(db_session, NAME_B, wf.SUSPEND)
+    assert len(cases) == 1 and cases[0].state == engine.SUBMITTED
+    assert cases[0].payload["reason"] == "门店装修，预计三个月。"
+    assert [h.name for h in cases[0].history] == ["submit", "return", "resubmit"]
+    assert len(cases[0].attachments) == 1  # the report of the first submission
+
+
 def test_resume_is_refused_while_operating(as_user, db_session):
     b = as_user("ent.b")
     page = b.get(f"{BASE}/resume")

@@ -559,3 +559,37 @@ def test_rejected_application_without_code_may_apply_again(client, db_session,
     assert _submit(client, token).status_code == 302
     states = sorted(c.state for c in _filing_cases(db_session, rejected_uscc))
     assert states == [engine.REJECTED, engine.SUBMITTED]
+
+
+def test_an_applicant_may_correct_its_name_in_a_new_application(client, db_session,
+                                                                 rejected_uscc):
+    """The enterprise row of a rejected public application (no accounts, rental only) does
+    not pin the name; the approval applies the new one."""
+    resp = _start(client, name="广州市速达出行汽车租赁有限公司", uscc=rejected_uscc)
+    assert resp.status_code == 302
+    assert _submit(client, _token(resp)).status_code == 302
+    case = [c for c in _filing_cases(db_session, rejected_uscc) if c.state == "submitted"][0]
+    assert case.payload["name"] == "广州市速达出行汽车租赁有限公司"
+    engine.fire(case, "approve", _regulator(db_session), opinion="同意。")
+    db_session.expire_all()
+    assert db_session.query(Enterprise).filter_by(
+        uscc=rejected_uscc).one().name == "广州市速达出行汽车租赁有限公司"
+
+
+def test_the_application_form_carries_csrf_tokens(app, client, db_session):
+    """With CSRF on (as in production), every step posts its token; a post without it is
+    refused and creates nothing."""
+    from conftest import csrf_token_from
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    assert client.post(f"{BASE}/enterprise", data={"q": NAME_A}).status_code == 400
+    page = client.get(f"{BASE}/apply").text
+    resp = client.post(f"{BASE}/apply", data={"name": NEW_NAME, "uscc": NEW_USCC,
+                                              "csrf_token": csrf_token_from(page)})
+    token = _token(resp)
+    page = client.get(resp.location).text
+    assert _submit(client, token).status_code == 400
+    assert _filing_cases(db_session, NEW_USCC) == []
+    resp = _submit(client, token, csrf_token=csrf_token_from(page))
+    assert resp.status_code == 302
+    assert len(_filing_cases(db_session, NEW_USCC)) == 1

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from app.errors import DomainError, GuardFailedError
 from app.extensions import db
 from app.models.base import unscoped
+from app.models.identity import AppUser
 from app.models.org import Enterprise, Sector
 from app.models.rental import (
     OPERATING,
@@ -164,11 +165,21 @@ def uscc_blocker(uscc: str, name: str) -> Blocker | None:
                 "An application for this enterprise is already in progress (case %(ref)s, "
                 "%(state)s): look up its status.", ref=open_case.reference,
                 state=engine.CASE_STATE_LABELS[open_case.state]))
-        if not _same_name(ent.name, name):
+        if not _same_name(ent.name, name) and _established(ent.id):
             return Blocker("name", gettext(
                 "This unified social credit code is registered on the platform under another "
                 "enterprise name. Enter the name exactly as on the business licence."))
     return None
+
+
+def _established(enterprise_id: int) -> bool:
+    """Inside unscoped(): an enterprise with accounts or another sector is on the platform
+    in its own right, so an application must use its registered name. One created by an
+    earlier (rejected or withdrawn) public application may correct its name."""
+    if db.session.query(AppUser.id).filter(AppUser.enterprise_id == enterprise_id).first():
+        return True
+    ent = db.session.get(Enterprise, enterprise_id)
+    return any(sector.code != "rental" for sector in ent.sectors)
 
 
 def _latest_filing_case(uscc: str) -> Application | None:
@@ -344,6 +355,7 @@ class RentalPublicView(BaseView):
                                      actor=engine.applicant(payload["contact_name"]),
                                      subject_id=filing.id, payload=payload, attachments=saved,
                                      access_code=code)
+                reference = case.reference
             except IntegrityError:
                 db.session.rollback()
                 discard_files(saved)
@@ -353,7 +365,7 @@ class RentalPublicView(BaseView):
                 db.session.rollback()
                 discard_files(saved)
                 raise
-        return case.reference, code
+        return reference, code
 
     @expose("/apply/done")
     def apply_done(self):

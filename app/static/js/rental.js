@@ -46,6 +46,14 @@
     });
   });
 
+  // "Can't read it?" next to the captcha: a new picture (the image click does the same).
+  Array.prototype.forEach.call(document.querySelectorAll("[data-captcha-refresh]"), function (b) {
+    b.addEventListener("click", function () {
+      var img = document.getElementById("captcha-img");
+      if (img) { img.src = img.src.split("?")[0] + "?t=" + Date.now(); }
+    });
+  });
+
   Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
