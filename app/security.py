@@ -98,6 +98,7 @@ MENU_RENTAL_FILING = "Rental filing details"
 MENU_VEHICLES = "Vehicles"
 MENU_CASES = "Cases"
 MENU_RENTAL_FORMS = "Rental applications"
+MENU_VEHICLE_FORMS = "Vehicle filing forms"
 MENU_REVIEW = "Review queue"
 MENU_COUNTER = "Counter entry"
 MENU_INBOX = "Inbox"
@@ -105,6 +106,7 @@ MENU_DASHBOARD = "Dashboard"
 MENU_ANNOUNCEMENTS = "Announcements"
 MENU_MANAGE_ANNOUNCEMENTS = "Manage announcements"
 MENU_CAT_CONTENT = "Announcements and notices"
+MENU_RENTAL_PUBLIC = "Rental public services"  # R1-R4 for anonymous visitors
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -181,7 +183,7 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_RENTAL_FILING, READ + ("can_certificate",)),
     *_perms(PV_RENTAL, ("can_forms",)),
     *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES, MENU_CASES,
-            MENU_RENTAL_FORMS),
+            MENU_RENTAL_FORMS, MENU_VEHICLE_FORMS),
     # Inbox (own cases and notices), dashboard of the enterprise, announcements.
     ("can_list", PV_INBOX),
     ("can_list", PV_DASHBOARD),
@@ -265,7 +267,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
     # Anonymous visitors: the public announcement pages need no permission, only the menu.
-    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT)],
+    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT, MENU_RENTAL_PUBLIC)],
 }
 
 

@@ -40,6 +40,8 @@ def register_views(appbuilder) -> None:
         VehicleFormsView,
         VehicleView,
     )
+    from app.views.rental_filing import RentalFilingFormsView
+    from app.views.rental_public import RentalPublicView
     from app.views.verify import VerifyView
     from app.views.workflow import ApplicationApi, ApplicationView, ReviewQueueView
 
@@ -87,11 +89,35 @@ def register_views(appbuilder) -> None:
                         category=s.MENU_CAT_RENTAL)
     appbuilder.add_view(ApplicationView, s.MENU_CASES, label=_l("Cases"), icon="fa-folder-open",
                         category=s.MENU_CAT_RENTAL)
-    appbuilder.add_view(VehicleFormsView, s.MENU_RENTAL_FORMS, label=_l("Vehicle filing"),
-                        icon="fa-plus-square", category=s.MENU_CAT_RENTAL)
+    vehicle_forms = appbuilder.add_view(
+        VehicleFormsView, s.MENU_VEHICLE_FORMS, label=_l("Vehicle filing registration"),
+        icon="fa-plus-square", category=s.MENU_CAT_RENTAL)
+    for op, label, icon in (("change", _l("Vehicle filing change"), "fa-edit"),
+                            ("suspend", _l("Vehicle suspension"), "fa-pause"),
+                            ("resume", _l("Vehicle resumption"), "fa-play"),
+                            ("terminate", _l("Vehicle termination"), "fa-stop"),
+                            ("scrap", _l("Vehicle scrapping"), "fa-trash")):
+        appbuilder.add_link(s.MENU_VEHICLE_FORMS, href=f"/rental/vehicles/{op}", label=label,
+                            icon=icon, category=s.MENU_CAT_RENTAL, baseview=vehicle_forms)
     appbuilder.add_view(JobView, s.MENU_MY_DOWNLOADS, label=_l("My downloads"),
                         icon="fa-download")
     appbuilder.add_api(JobApi)
+    # Rental module: public services (R1-R4; menu for anonymous visitors) and the
+    # enterprise's filing forms (R10-R11), the seed's four left-hand entries.
+    appbuilder.add_view_no_menu(RentalPublicView)
+    appbuilder.add_link(s.MENU_RENTAL_PUBLIC, href="RentalPublicView.index",
+                        label=_l("Car rental filing"), icon="fa-car")
+    rental_forms = appbuilder.add_view(
+        RentalFilingFormsView, s.MENU_RENTAL_FORMS, href="RentalFilingFormsView.change",
+        label=_l("Filing change"), icon="fa-edit", category=s.MENU_CAT_RENTAL,
+        category_label=_l("Rental filing"), category_icon="fa-car")
+    for endpoint, label, icon in (
+            ("RentalFilingFormsView.suspend", _l("Suspend the business"), "fa-pause-circle"),
+            ("RentalFilingFormsView.resume", _l("Resume the business"), "fa-play-circle"),
+            ("RentalFilingFormsView.terminate", _l("Terminate the business"),
+             "fa-stop-circle")):
+        appbuilder.add_link(s.MENU_RENTAL_FORMS, href=endpoint, label=label, icon=icon,
+                            category=s.MENU_CAT_RENTAL, baseview=rental_forms)
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):
