@@ -14,7 +14,7 @@ from app.workflows import engine
 from app.workflows import rental as wf
 
 # Public demo application (README): status lookup by USCC, resubmission with this code.
-DEMO_APPLICANT_USCC = "91440106MA9UPX7Y2E"
+DEMO_APPLICANT_USCC = "91440106MA9UPX7Y2U"
 DEMO_ACCESS_CODE = "DEMOCODE26"
 
 _VIN_VALUES = {**{str(d): d for d in range(10)},
@@ -167,7 +167,7 @@ def _public_applications(orgs: dict, regulator: engine.Actor) -> None:
     for name, uscc, contact, mobile, code, reject in (
             ("广州市云途出行汽车租赁有限公司", DEMO_APPLICANT_USCC, "赵敏", "13600136005",
              DEMO_ACCESS_CODE, False),
-            ("广州市速达汽车租赁服务有限公司", "91440101MA5CXWPQ8N", "孙立", "13500135006",
+            ("广州市速达汽车租赁服务有限公司", "91440101MA5CXWPQ8J", "孙立", "13500135006",
              None, True)):
         ent = Enterprise(name=name, uscc=uscc, region_code=region, status="active",
                          sectors=sectors, contact_name=contact, contact_mobile=mobile)

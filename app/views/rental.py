@@ -83,8 +83,11 @@ class VehicleView(AppModelView):
     class_permission_name = PV_VEHICLE
     route_base = "/vehicles"
     base_permissions = ["can_list", "can_show", "can_export", "can_certificate"]
+    # The change / suspend / terminate shortcuts only open the forms (which need can_forms).
     method_permission_name = {"list": "list", "show": "show", "export": "export",
-                              "certificate": "certificate", "start": "list"}
+                              "certificate": "certificate",
+                              "action_certificate": "certificate", "action_change": "list",
+                              "action_suspend": "list", "action_terminate": "list"}
     list_title = _l("Filed vehicles")
     show_title = _l("Vehicle")
     export_title = "vehicles"

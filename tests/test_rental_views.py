@@ -1,0 +1,208 @@
+"""Rental enterprise and authority side (R6-R9, R12, R13, R15) and the case API (X9, X16):
+what ent.a, ent.b, the regulators and anonymous visitors get from the browser and the API."""
+
+from __future__ import annotations
+
+import io
+from types import SimpleNamespace
+
+from conftest import api_token, bearer, ids
+from openpyxl import load_workbook
+from pypdf import PdfReader
+
+from app.demo_rental import vin_with_check_digit
+from app.models.rental import Vehicle
+from app.models.workflow import Application
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+NEW = {"plate": "粤A6Z8X1", "vin": vin_with_check_digit("LSVAM4180N2177771"), "brand": "大众",
+       "model": "朗逸", "vehicle_type": "small", "seats": "5", "colour": "白",
+       "usage": "rental", "owner_name": "广州市穗通汽车租赁有限公司",
+       "registered_on": "2025-06-01"}
+
+
+def _snapshot(db_session, row, columns):
+    """Plain values of a row, and a fresh session: requests must not find it in the
+    identity map (each real request starts with an empty session)."""
+    values = SimpleNamespace(**{c: getattr(row, c) for c in columns}) if row else None
+    db_session.remove()
+    return values
+
+
+def _vehicle(db_session, plate):
+    row = db_session.query(Vehicle).filter_by(plate=plate).one()
+    return _snapshot(db_session, row, ("id", "plate", "state", "certificate_no"))
+
+
+def _case(db_session, **kw):
+    row = db_session.query(Application).filter_by(**kw).order_by(Application.id.desc()).first()
+    values = _snapshot(db_session, row, ("id", "state", "version", "payload", "channel",
+                                         "enterprise_id", "subject_id", "title"))
+    if values is not None:
+        row = db_session.get(Application, values.id)
+        values.on_behalf = [h.on_behalf for h in row.history]
+        db_session.remove()
+    return values
+
+
+def test_vehicle_list_is_own_filtered_and_exported(as_user):
+    a = as_user("ent.a")
+    r = a.get("/vehicles/list/")
+    assert r.status_code == 200 and "粤A3K8J2" in r.text and "粤B6H8K3" not in r.text
+    r = a.get("/vehicles/list/?_flt_3_state=scrapped")
+    assert "粤A2C4E6" in r.text and "粤A3K8J2" not in r.text
+    r = a.get("/vehicles/export/?_flt_3_state=suspended")
+    rows = list(load_workbook(io.BytesIO(r.data)).active.iter_rows(values_only=True))
+    assert rows[0][0] in ("车牌号码", "车牌号") and [row[0] for row in rows[1:]] == ["粤A5P6R1"]
+
+
+def test_vehicle_certificate_pdf_and_tenancy(app, as_user, client, db_session):
+    own, foreign = _vehicle(db_session, "粤A3K8J2"), _vehicle(db_session, "粤B6H8K3")
+    r = as_user("ent.a").get(f"/vehicles/certificate/{own.id}")
+    assert r.status_code == 200 and r.mimetype == "application/pdf"
+    text = PdfReader(io.BytesIO(r.data)).pages[0].extract_text()
+    assert "粤A3K8J2" in text and own.certificate_no in text
+    assert as_user("ent.a").get(f"/vehicles/certificate/{foreign.id}").status_code == 404
+    assert as_user("ent.a").get(f"/vehicles/show/{foreign.id}").status_code == 404
+    assert client.get(f"/vehicles/certificate/{own.id}").status_code == 302
+
+
+def test_detail_shows_cases_and_list_action_opens_the_change_form(as_user, db_session):
+    a = as_user("ent.a")
+    v = _vehicle(db_session, "粤A5P6R1")  # suspended in the demo data
+    r = a.get(f"/vehicles/show/{v.id}")
+    assert r.text.count("/applications/show/") == 2  # filing + suspension cases
+    assert 'id="op-resume"' in r.text and 'id="op-suspend"' not in r.text
+    r = a.post("/vehicles/action_post", data={"action": "change", "rowid": [str(v.id)]})
+    assert r.status_code == 302 and f"vehicle={v.id}" in r.location
+    r = a.get(r.location)
+    assert r.status_code == 200 and 'value="粤A5P6R1"' in r.text
+
+
+def test_vehicle_filing_form_checks_fields_and_rules(as_user, db_session):
+    a = as_user("ent.a")
+    r = a.post("/rental/vehicles/new", data={**NEW, "vin": "LSVAM4180N2177771"})
+    assert "校验位" in r.text or "check digit" in r.text
+    r = a.post("/rental/vehicles/new", data={**NEW, "plate": "粤AI2345"})
+    assert r.status_code == 200 and _case(db_session, kind="vehicle_filing",
+                                          state="submitted").title != "粤AI2345 车辆备案"
+    r = a.post("/rental/vehicles/new", data={**NEW, "plate": "粤B6H8K3"})  # B's plate
+    assert "粤B6H8K3" in r.text and r.status_code == 200
+    r = a.post("/rental/vehicles/new", data=NEW)
+    assert r.status_code == 302
+    case = _case(db_session, kind="vehicle_filing", state="submitted")
+    assert case.payload["plate"] == "粤A6Z8X1" and case.channel == "online"
+
+
+def test_vehicle_suspension_needs_the_report_and_foreign_vehicle_is_404(as_user, db_session):
+    a = as_user("ent.a")
+    v = _vehicle(db_session, "粤A3K8J2")
+    data = {"vehicle_id": str(v.id), "reason": "年检", "effective_date": "2026-11-20"}
+    r = a.post("/rental/vehicles/suspend", data=data)
+    assert r.status_code == 200 and "原因说明附件" in r.text
+    r = a.post("/rental/vehicles/suspend", data={**data, "attachments": (io.BytesIO(PDF),
+                                                                          "报告.pdf")},
+               content_type="multipart/form-data")
+    assert r.status_code == 302
+    assert _case(db_session, kind="vehicle_suspend").subject_id == v.id
+    b_vehicle = _vehicle(db_session, "粤B6H8K3")
+    r = a.post("/rental/vehicles/suspend", data={**data, "vehicle_id": str(b_vehicle.id)})
+    assert r.status_code == 404
+    r = a.get("/rental/vehicles/pick?op=suspend&q=B")
+    assert r.get_json() == []
+
+
+def test_regulator_approves_through_the_case_page(as_user, db_session):
+    case = _case(db_session, kind="vehicle_filing", state="submitted")
+    reg = as_user("reg.rental")
+    r = reg.get(f"/applications/show/{case.id}")
+    assert 'id="do-approve"' in r.text and 'id="do-reject"' in r.text
+    r = reg.post(f"/applications/transition/{case.id}", data={"name": "reject", "opinion": ""})
+    assert _case(db_session, id=case.id).state == "submitted"
+    r = reg.post(f"/applications/transition/{case.id}",
+                 data={"name": "approve", "opinion": "同意", "version": case.version})
+    assert r.status_code == 302
+    case = _case(db_session, id=case.id)
+    assert case.state == "approved"
+    assert _vehicle(db_session, case.payload["plate"]).certificate_no
+    # The enterprise sees the trail but no review buttons; B sees nothing.
+    k = ids(db_session)
+    own, other = ("ent.a", "ent.b") if case.enterprise_id == k["ent_a"] else ("ent.b", "ent.a")
+    r = as_user(own).get(f"/applications/show/{case.id}")
+    assert "张建国" in r.text and 'id="do-approve"' not in r.text
+    assert as_user(other).get(f"/applications/show/{case.id}").status_code == 404
+
+
+def test_enterprise_cannot_approve_its_own_case(as_user, db_session):
+    k = ids(db_session)
+    case = _case(db_session, kind="vehicle_filing", state="submitted", enterprise_id=k["ent_a"])
+    as_user("ent.a").post(f"/applications/transition/{case.id}",
+                          data={"name": "approve", "opinion": "x"})
+    assert _case(db_session, id=case.id).state == "submitted"
+
+
+def test_case_api_transition_roles_conflict_and_scope(app, db_session):
+    k = ids(db_session)
+    case = _case(db_session, kind="vehicle_filing", state="submitted", enterprise_id=k["ent_a"])
+    c = app.test_client()
+    reg = bearer(api_token(c, "reg.rental"))
+    r = c.get(f"/api/v1/application/{case.id}", headers=reg)
+    assert r.status_code == 200 and r.get_json()["result"]["history"][0]["name"] == "submit"
+    r = c.post(f"/api/v1/application/{case.id}/transition", json={"name": "reject"},
+               headers=reg)
+    assert r.status_code == 422
+    ent = bearer(api_token(c, "ent.a"))
+    r = c.post(f"/api/v1/application/{case.id}/transition", json={"name": "approve"},
+               headers=ent)
+    assert r.status_code == 403
+    other = bearer(api_token(c, "reg.usedcar"))
+    r = c.post(f"/api/v1/application/{case.id}/transition", json={"name": "approve"},
+               headers=other)
+    assert r.status_code in (403, 404)
+    r = c.post(f"/api/v1/application/{case.id}/transition",
+               json={"name": "approve", "opinion": "同意", "version": case.version},
+               headers=reg)
+    assert r.status_code == 200 and r.get_json()["state"] == "approved"
+    r = c.post(f"/api/v1/application/{case.id}/transition",
+               json={"name": "approve", "version": case.version}, headers=reg)
+    assert r.status_code == 409
+    assert c.post(f"/api/v1/application/{case.id}/transition",
+                  json={"name": "approve"}).status_code == 401
+    r = c.get("/api/v1/vehicle/?q=(page_size:100)", headers=ent)
+    plates = [v["plate"] for v in r.get_json()["result"]]
+    assert "粤A3K8J2" in plates and not any(p.startswith("粤B") for p in plates)
+
+
+def test_review_queue_tabs_and_jurisdiction(as_user):
+    reg = as_user("reg.rental")
+    r = reg.get("/review/list/?tab=overdue")
+    assert r.status_code == 200 and "粤A8L3N5" in r.text and "粤A6F2G8" not in r.text
+    r = reg.get("/review/list/?tab=all")
+    assert "粤A6F2G8" in r.text and "粤B2E7G9" in r.text
+    assert "粤A6F2G8" not in as_user("reg.usedcar").get("/review/list/").text
+    assert as_user("ent.a").get("/review/list/").status_code in (302, 403)
+
+
+def test_counter_entry_is_recorded_as_such(as_user, db_session):
+    k = ids(db_session)
+    reg = as_user("reg.rental")
+    r = reg.post("/review/counter/vehicle", data={**NEW, "enterprise_id": str(k["ent_a"])})
+    assert r.status_code == 302
+    case = _case(db_session, kind="vehicle_filing", state="submitted")
+    assert case.channel == "counter" and case.on_behalf == [True]
+    assert case.enterprise_id == k["ent_a"]
+    r = reg.post("/review/counter/vehicle", data={**NEW, "plate": "粤A6Z8X2",
+                                                 "enterprise_id": str(k["ent_c"])})
+    assert r.status_code == 200  # the used-car market is no rental filing of this regulator
+    assert as_user("ent.a").get("/review/counter/vehicle").status_code in (302, 403)
+
+
+def test_enterprise_home_and_filing_details(as_user):
+    a = as_user("ent.a")
+    r = a.get("/rental/home")
+    assert r.status_code == 200 and "GDZL" in r.text and 'id="home-submitted"' in r.text
+    r = a.get("/rental/filing")
+    assert "白云机场P5停车场" in r.text
+    r = a.get("/rental/filing/certificate")
+    assert r.mimetype == "application/pdf"
+    assert "穗通" in PdfReader(io.BytesIO(r.data)).pages[0].extract_text()
