@@ -9,7 +9,7 @@ import datetime
 from app.extensions import db
 from app.models.identity import AppUser
 from app.models.org import Enterprise
-from app.models.rental import RentalFiling
+from app.models.rental import RentalFiling, Vehicle
 from app.workflows import engine
 from app.workflows import rental as wf
 
@@ -132,6 +132,9 @@ def load_rental_demo(orgs: dict) -> None:
                                                           colour, usage, ent.name))
             engine.fire(case, "approve", regulator, opinion="同意备案。")
             _backdate(case, 300)
+            vehicle = db.session.get(Vehicle, case.subject_id)
+            vehicle.filed_on = vehicle.state_since = case.submitted_on.date() + \
+                datetime.timedelta(days=3)
             kind = {"suspended": wf.VEHICLE_SUSPEND, "terminated": wf.VEHICLE_TERMINATE,
                     "scrapped": wf.VEHICLE_SCRAP}.get(state)
             if kind:
@@ -145,6 +148,7 @@ def load_rental_demo(orgs: dict) -> None:
                                                               ).isoformat()})
                 engine.fire(change, "approve", regulator, opinion="同意。")
                 _backdate(change, 30)
+                vehicle.state_since = change.submitted_on.date() + datetime.timedelta(days=2)
         for plate, stem, brand, model, outcome in PENDING[key]:
             case = engine.create(wf.VEHICLE_FILING, enterprise_id=ent.id, actor=staff,
                                  payload=_vehicle_payload(plate, stem, brand, model,

@@ -222,7 +222,7 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_menus(MENU_ENTERPRISES, MENU_AUTHORITIES, MENU_CAT_ORG),
         *_perms(PV_APPLICATION, READ + EXPORT + ("can_review", "can_transition",
                                                  "can_counter")),
-        *_perms(PV_REVIEW, ("can_list",)),
+        *_perms(PV_REVIEW, READ + EXPORT),
         *_perms(PV_VEHICLE, READ + EXPORT + ("can_certificate",)),
         *_perms(PV_RENTAL_FILING, READ + EXPORT + ("can_certificate",)),
         *_menus(MENU_CAT_RENTAL, MENU_REVIEW, MENU_COUNTER, MENU_VEHICLES, MENU_CASES,

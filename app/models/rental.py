@@ -39,6 +39,10 @@ STATE_LABELS = {
     SCRAPPED: _l("Scrapped"),
 }
 
+# Bootstrap label style per state (lists and detail pages).
+STATE_STYLES = {APPLYING: "info", OPERATING: "success", SUSPENDED: "warning",
+                TERMINATED: "default", SCRAPPED: "default"}
+
 VEHICLE_TYPES = {"small": _l("Small passenger car"), "micro": _l("Micro passenger car")}
 VEHICLE_USAGES = {"rental": _l("Rental"), "time_share": _l("Time-share rental")}
 

@@ -22,6 +22,7 @@ from app.models.org import Enterprise
 from app.models.rental import (
     OPERATING,
     STATE_LABELS,
+    STATE_STYLES,
     SUSPENDED,
     VEHICLE_TYPES,
     RentalFiling,
@@ -127,6 +128,7 @@ class VehicleView(AppModelView):
         operations = [(op, title) for op, (_, states, title) in VEHICLE_OPERATIONS.items()
                       if vehicle.state in states] if may_apply else []
         return self.render_template(self.show_template, vehicle=vehicle, cases=cases,
+                                    state_styles=STATE_STYLES,
                                     operations=operations, labels=VEHICLE_LABELS,
                                     columns=self.show_columns, title=self.show_title)
 
@@ -345,7 +347,8 @@ class RentalHomeView(BaseView):
                          Application.kind.in_(wf.ENTERPRISE_KINDS))
                  .order_by(Application.id.desc()).all())
         return self.render_template("rental/filing.html", filing=filing,
-                                    enterprise=filing.enterprise, cases=cases)
+                                    enterprise=filing.enterprise, cases=cases,
+                                    state_styles=STATE_STYLES)
 
     @expose("/filing/certificate")
     @has_access

@@ -159,8 +159,8 @@ class ReviewQueueView(ApplicationView):
 
     route_base = "/review"
     class_permission_name = PV_REVIEW
-    base_permissions = ["can_list", "can_export"]
-    method_permission_name = {"list": "list", "export": "export"}
+    base_permissions = ["can_list", "can_show", "can_export"]
+    method_permission_name = {"list": "list", "show": "show", "export": "export"}
     list_title = _l("Review queue")
     list_template = "workflow/queue.html"
     export_title = "review-queue"
@@ -173,6 +173,12 @@ class ReviewQueueView(ApplicationView):
     def render_template(self, template, **kwargs):
         kwargs["queue_tab"] = request.args.get("tab", "all")
         return super().render_template(template, **kwargs)
+
+    @expose("/show/<int:pk>")
+    @has_access
+    def show(self, pk):
+        """The row's open icon: the case page (where the transitions are)."""
+        return redirect(url_for("ApplicationView.show", pk=pk))
 
 
 class ApplicationApi(AppModelRestApi):

@@ -118,6 +118,15 @@ class Workflow:
     title: Callable[[dict], str] = lambda payload: ""
     # Payload key -> label, in display order (the case page shows the payload with these).
     fields: dict = field(default_factory=dict)
+    # Payload key -> {stored code: label} for coded values (vehicle type, usage, ...).
+    choices: dict = field(default_factory=dict)
+
+    def display(self, key: str, value):
+        """A payload value as the case page shows it (codes as their labels)."""
+        labels = self.choices.get(key)
+        if labels and value in labels:
+            return str(labels[value])
+        return value
 
     def __post_init__(self):
         self._by_name = {t.name: t for t in self.transitions}

@@ -24,6 +24,8 @@ from app.models.rental import (
     SCRAPPED,
     SUSPENDED,
     TERMINATED,
+    VEHICLE_TYPES,
+    VEHICLE_USAGES,
     RentalFiling,
     RentalPremises,
     Vehicle,
@@ -339,6 +341,9 @@ PAYLOAD_LABELS = {
 }
 
 
+PAYLOAD_CHOICES = {"vehicle_type": VEHICLE_TYPES, "usage": VEHICLE_USAGES}
+
+
 # ----- definitions ---------------------------------------------------------------------------
 PUBLIC = {APPLICANT, REGULATOR}          # online by the public, or at the counter
 ENTERPRISE_SIDE = {ENTERPRISE, REGULATOR}
@@ -397,6 +402,6 @@ for kind, label, roles, guards, submit_guards, effects, days in (
     register(Workflow(kind, label, review_transitions(
         submit_roles=roles, guards=guards, submit_guards=submit_guards, effects=effects),
         time_limit=WorkingDays(days), variants={"ftz": WorkingDays(max(1, days // 2))},
-        title=_title(label), fields=PAYLOAD_LABELS))
+        title=_title(label), fields=PAYLOAD_LABELS, choices=PAYLOAD_CHOICES))
 
 KIND_LABELS = {kind: REGISTRY[kind].label for kind in ENTERPRISE_KINDS + VEHICLE_KINDS}
