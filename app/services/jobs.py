@@ -24,6 +24,9 @@ A module adds a kind of job in two steps:
     db.session.commit()
     jobs.enqueue(job)            # or jobs.submit(...) = create + commit + enqueue
 
+    @jobs.periodic(jobs.crontab(hour="2", minute="0"))   # idempotent system work
+    def flag_overdue_cases(): ...
+
 The handler runs in its own app context and a request context with the owner as `g.user`,
 the owner's tenant scope (`set_scope(sm.tenant_scope(owner))`, recomputed when the job
 starts) and the owner's UI language at submission, so a background query is scoped exactly
@@ -34,6 +37,7 @@ failure the owner should read; anything else is logged and shown as a generic fa
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -361,10 +365,25 @@ def purge(now: datetime.datetime | None = None) -> int:
     return removed
 
 
-@huey.periodic_task(crontab(minute="17"))
+def periodic(schedule, **options):
+    """A Huey periodic task (`schedule`: `huey.crontab(...)`) running `fn()` in an app
+    context of its own, unscoped (system work). Make it idempotent: a consumer restarted
+    within the minute, or several consumers, may run it again."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run():
+            with _application().app_context():
+                return fn()
+
+        return huey.periodic_task(schedule, **options)(run)  # named after fn (wraps)
+
+    return register
+
+
+@periodic(crontab(minute="17"))
 def purge_jobs() -> None:
-    with _application().app_context():
-        purge()
+    purge()
 
 
 def run_worker(app, workers: int | None = None) -> None:
@@ -376,6 +395,6 @@ def run_worker(app, workers: int | None = None) -> None:
     consumer.run()
 
 
-__all__ = ["JobContext", "JobRefusedError", "Result", "create", "delete", "enqueue", "execute",
-           "handler", "huey", "init_app", "purge", "result_path", "run_job", "run_worker",
-           "status", "submit"]
+__all__ = ["JobContext", "JobRefusedError", "Result", "create", "crontab", "delete", "enqueue",
+           "execute", "handler", "huey", "init_app", "periodic", "purge", "result_path",
+           "run_job", "run_worker", "status", "submit"]
