@@ -27,7 +27,7 @@ from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import get_field_setup_query
 from flask_appbuilder.security.decorators import has_access, permission_name, protect
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import false
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -186,8 +186,10 @@ class AppModelView(ExportMixin, ModelView):
             flash(str(exc), "warning")
             return redirect(url_for("JobView.list"))
         if outcome.job is not None:
-            flash(gettext("%(num)d rows are being exported in the background. The file will "
-                          "be ready in My downloads.", num=outcome.rows), "info")
+            flash(ngettext("%(num)d row is being exported in the background. The file will "
+                           "be ready in My downloads.",
+                           "%(num)d rows are being exported in the background. The file will "
+                           "be ready in My downloads.", outcome.rows), "info")
             return redirect(url_for("JobView.list"))
         return send_and_remove(outcome.path, outcome.download_name, export_service.XLSX_MIME)
 
