@@ -170,6 +170,8 @@ class Config:
         self.JOB_RETENTION_DAYS = int(os.environ.get("JOB_RETENTION_DAYS", "7"))
         # A job still "running" this long after it started was interrupted (worker stopped).
         self.JOB_STALE_HOURS = int(os.environ.get("JOB_STALE_HOURS", "6"))
+        # Jobs one user may have waiting or running at once (a flood of exports is refused).
+        self.JOB_MAX_ACTIVE = int(os.environ.get("JOB_MAX_ACTIVE", "3"))
         self.EXPORT_SYNC_MAX_ROWS = int(os.environ.get("EXPORT_SYNC_MAX_ROWS", "5000"))
 
         self.LOAD_DEMO_DATA = _env_flag("LOAD_DEMO_DATA", not production)

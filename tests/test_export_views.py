@@ -350,6 +350,31 @@ def test_api_large_export_answers_with_a_job(app, as_user, db_session, bulk, sma
     assert r.status_code == 404
 
 
+def test_a_flood_of_background_exports_is_refused(app, as_user, db_session, bulk,
+                                                  small_threshold):
+    for _ in range(3):
+        db_session.add(Job(owner_id=bulk["users"]["ent.a"], kind="export", title="waiting",
+                           state="queued", params="{}"))
+    db_session.commit()
+    before = _last_job(app).id
+    a = as_user("ent.a")
+    r = a.get("/enterprise/users/export/?_flt_0_username=bulk")
+    assert r.status_code == 302 and r.location.endswith("/jobs/")
+    from flask_babel import gettext
+    from markupsafe import escape
+
+    with app.test_request_context(), force_locale("zh"):
+        message = str(escape(gettext("You already have %(num)d jobs waiting or running. "
+                                     "Please wait for them to finish.", num=3)))
+    assert message in a.get("/jobs/").text and _last_job(app).id == before
+    token = api_token(app.test_client(), "ent.a")
+    r = a.get("/api/v1/enterprise_user/export", headers=bearer(token))
+    assert r.status_code == 429 and r.get_json()["message"]
+    assert _last_job(app).id == before
+    # Small exports still download at once.
+    assert a.get("/enterprise/users/export/?_flt_0_username=bulk-a-000").status_code == 200
+
+
 def test_export_needs_the_export_permission(app, as_user):
     a = as_user("ent.a")  # reads enterprises and the audit trail, may export neither
     assert a.get("/enterprises/export/").status_code in (302, 403)

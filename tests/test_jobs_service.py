@@ -154,7 +154,9 @@ def test_purge_removes_old_jobs_with_files_and_fails_stale_ones(app, db_session)
                 started_on=now - datetime.timedelta(hours=7), params="{}")
     waiting = Job(owner_id=k["users"]["ent.a"], kind="test_probe", title="waiting",
                   state=QUEUED, params="{}")
-    db_session.add_all([stale, waiting])
+    forgotten = Job(owner_id=k["users"]["ent.a"], kind="test_probe", title="no worker",
+                    state=QUEUED, params="{}", created_on=now - datetime.timedelta(hours=7))
+    db_session.add_all([stale, waiting, forgotten])
     db_session.commit()
     with app.app_context():
         assert jobs.purge() == 1
@@ -164,6 +166,7 @@ def test_purge_removes_old_jobs_with_files_and_fails_stale_ones(app, db_session)
     assert db_session.get(Job, fresh.id).state == DONE and os.path.exists(fresh_path)
     assert db_session.get(Job, stale.id).state == FAILED
     assert db_session.get(Job, waiting.id).state == QUEUED
+    assert db_session.get(Job, forgotten.id).state == FAILED
 
 
 def test_huey_storage_follows_the_configuration(app, tmp_path):

@@ -75,7 +75,7 @@ def set_scope(scope: TenantScope | None) -> None:
 
 def forget_request_scope() -> None:
     """Called at the end of every request: nothing of one request's scope survives it."""
-    for key in (_SCOPE_KEY, _COMPUTING_KEY, _UNSCOPED_KEY):
+    for key in (_SCOPE_KEY, _COMPUTING_KEY, _UNSCOPED_KEY, _EXPLICIT_KEY):
         g.pop(key, None)
 
 

@@ -24,6 +24,9 @@ A module adds a kind of job in two steps:
     db.session.commit()
     jobs.enqueue(job)            # or jobs.submit(...) = create + commit + enqueue
 
+    @jobs.periodic(jobs.crontab(hour="2", minute="0"))   # idempotent system work
+    def flag_overdue_cases(): ...
+
 The handler runs in its own app context and a request context with the owner as `g.user`,
 the owner's tenant scope (`set_scope(sm.tenant_scope(owner))`, recomputed when the job
 starts) and the owner's UI language at submission, so a background query is scoped exactly
@@ -34,6 +37,7 @@ failure the owner should read; anything else is logged and shown as a generic fa
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -65,6 +69,10 @@ _bound_app = None
 
 class JobRefusedError(DomainError):
     """The job may not run (owner deactivated, permission withdrawn, unknown kind)."""
+
+
+class JobLimitError(DomainError):
+    """The user already has JOB_MAX_ACTIVE jobs queued or running."""
 
 
 @dataclass
@@ -112,6 +120,14 @@ def create(kind: str, params: dict, *, title: str, user=None) -> Job:
     if kind not in _handlers:
         raise ValueError(f"no handler for job kind {kind!r}")
     user = user if user is not None else g.user
+    limit = current_app.config.get("JOB_MAX_ACTIVE", 3)
+    with unscoped():
+        active = db.session.query(Job.id).filter(
+            Job.owner_id == user.id, Job.state.in_((QUEUED, RUNNING))).count()
+    if active >= limit:
+        raise JobLimitError(gettext(
+            "You already have %(num)d jobs waiting or running. Please wait for them to finish.",
+            num=active))
     locale = get_locale()
     job = Job(owner_id=user.id, enterprise_id=getattr(user, "enterprise_id", None), kind=kind,
               title=str(title)[:255], state=QUEUED, progress=0, done=0,
@@ -340,7 +356,8 @@ def _remove(path: str) -> None:
 # ----- housekeeping ------------------------------------------------------------------------
 def purge(now: datetime.datetime | None = None) -> int:
     """Remove finished jobs older than JOB_RETENTION_DAYS with their files, and mark jobs
-    running longer than JOB_STALE_HOURS as failed (their consumer stopped). Idempotent."""
+    running (or waiting) longer than JOB_STALE_HOURS as failed: their consumer stopped, or
+    none runs. Idempotent."""
     now = now or datetime.datetime.now()
     cfg = current_app.config
     keep_after = now - datetime.timedelta(days=cfg["JOB_RETENTION_DAYS"])
@@ -351,20 +368,38 @@ def purge(now: datetime.datetime | None = None) -> int:
                                                 Job.finished_on < keep_after):
             delete(job)
             removed += 1
-        for job in db.session.query(Job).filter(Job.state == RUNNING,
-                                                Job.started_on < stale_before):
+        for job in db.session.query(Job).filter(
+                ((Job.state == RUNNING) & (Job.started_on < stale_before))
+                | ((Job.state == QUEUED) & (Job.created_on < stale_before))):
             with force_locale(job.locale or cfg.get("BABEL_DEFAULT_LOCALE", "zh")):
-                job.message = gettext("The job was interrupted. Please start it again.")
+                job.message = (gettext("The job was interrupted. Please start it again.")
+                               if job.state == RUNNING else
+                               gettext("The job was never started. Please try again later."))
             job.state = FAILED
             job.finished_on = now
         db.session.commit()
     return removed
 
 
-@huey.periodic_task(crontab(minute="17"))
+def periodic(schedule, **options):
+    """A Huey periodic task (`schedule`: `huey.crontab(...)`) running `fn()` in an app
+    context of its own, unscoped (system work). Make it idempotent: a consumer restarted
+    within the minute, or several consumers, may run it again."""
+
+    def register(fn):
+        @functools.wraps(fn)
+        def run():
+            with _application().app_context():
+                return fn()
+
+        return huey.periodic_task(schedule, **options)(run)  # named after fn (wraps)
+
+    return register
+
+
+@periodic(crontab(minute="17"))
 def purge_jobs() -> None:
-    with _application().app_context():
-        purge()
+    purge()
 
 
 def run_worker(app, workers: int | None = None) -> None:
@@ -376,6 +411,6 @@ def run_worker(app, workers: int | None = None) -> None:
     consumer.run()
 
 
-__all__ = ["JobContext", "JobRefusedError", "Result", "create", "delete", "enqueue", "execute",
-           "handler", "huey", "init_app", "purge", "result_path", "run_job", "run_worker",
-           "status", "submit"]
+__all__ = ["JobContext", "JobLimitError", "JobRefusedError", "Result", "create", "crontab",
+           "delete", "enqueue", "execute", "handler", "huey", "init_app", "periodic", "purge",
+           "result_path", "run_job", "run_worker", "status", "submit"]

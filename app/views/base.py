@@ -27,11 +27,12 @@ from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import get_field_setup_query
 from flask_appbuilder.security.decorators import has_access, permission_name, protect
-from flask_babel import gettext
+from flask_babel import gettext, ngettext
 from sqlalchemy import false
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
+from app.errors import DomainError
 from app.extensions import db
 from app.models.base import (
     AUTHORITY,
@@ -42,6 +43,7 @@ from app.models.base import (
 )
 from app.security import API_METHOD_PERMISSIONS
 from app.services import export as export_service
+from app.services.jobs import JobLimitError
 
 
 class FilterInTenantScope(BaseFilter):
@@ -163,7 +165,8 @@ class AppModelView(ExportMixin, ModelView):
         allowed = filters.get_search_filters()
         for arg in params:
             match = re.fullmatch(r"_flt_(\d)_(.*)", arg)
-            if match and match.group(2) in allowed:
+            if match and match.group(2) in allowed and int(match.group(1)) < len(
+                    filters._all_filters.get(match.group(2), ())):
                 filters.add_filter_index(match.group(2), int(match.group(1)),
                                          params.getlist(arg))
         name = self.__class__.__name__
@@ -177,10 +180,16 @@ class AppModelView(ExportMixin, ModelView):
     @expose("/export/")
     @has_access
     def export(self):
-        outcome = export_service.start(self, request.query_string.decode(errors="replace"))
+        try:
+            outcome = export_service.start(self, request.query_string.decode(errors="replace"))
+        except DomainError as exc:
+            flash(str(exc), "warning")
+            return redirect(url_for("JobView.list"))
         if outcome.job is not None:
-            flash(gettext("%(num)d rows are being exported in the background. The file will "
-                          "be ready in My downloads.", num=outcome.rows), "info")
+            flash(ngettext("%(num)d row is being exported in the background. The file will "
+                           "be ready in My downloads.",
+                           "%(num)d rows are being exported in the background. The file will "
+                           "be ready in My downloads.", outcome.rows), "info")
             return redirect(url_for("JobView.list"))
         return send_and_remove(outcome.path, outcome.download_name, export_service.XLSX_MIME)
 
@@ -295,11 +304,15 @@ class AppModelRestApi(ExportMixin, ModelRestApi):
               $ref: '#/components/responses/401'
             403:
               $ref: '#/components/responses/403'
+            429:
+              description: Too many of the caller's jobs are waiting or running
         """
         try:
             outcome = export_service.start(self, request.args.get(API_URI_RIS_KEY, ""))
         except FABException as exc:
             return self.response_400(message=str(exc))
+        except JobLimitError as exc:
+            return self.response(429, message=str(exc))
         if outcome.job is not None:
             job_id = outcome.job.id
             return self.response(202, job_id=job_id, rows=outcome.rows,
