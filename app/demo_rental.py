@@ -16,6 +16,8 @@ from app.workflows import rental as wf
 # Public demo application (README): status lookup by USCC, resubmission with this code.
 DEMO_APPLICANT_USCC = "91440106MA9UPX7Y2U"
 DEMO_ACCESS_CODE = "DEMOCODE26"
+DEMO_REJECTED_USCC = "91440101MA5CXWPQ8J"
+DEMO_REJECTED_ACCESS_CODE = "DEMOCODE27"  # rejected: can be corrected and resubmitted
 
 _VIN_VALUES = {**{str(d): d for d in range(10)},
                **dict(zip("ABCDEFGH", range(1, 9), strict=True)),
@@ -171,8 +173,8 @@ def _public_applications(orgs: dict, regulator: engine.Actor) -> None:
     for name, uscc, contact, mobile, code, reject in (
             ("广州市云途出行汽车租赁有限公司", DEMO_APPLICANT_USCC, "赵敏", "13600136005",
              DEMO_ACCESS_CODE, False),
-            ("广州市速达汽车租赁服务有限公司", "91440101MA5CXWPQ8J", "孙立", "13500135006",
-             None, True)):
+            ("广州市速达汽车租赁服务有限公司", DEMO_REJECTED_USCC, "孙立", "13500135006",
+             DEMO_REJECTED_ACCESS_CODE, True)):
         ent = Enterprise(name=name, uscc=uscc, region_code=region, status="active",
                          sectors=sectors, contact_name=contact, contact_mobile=mobile)
         db.session.add(ent)

@@ -182,7 +182,7 @@ def test_large_export_runs_as_a_job_with_every_row(app, as_user, db_session, bul
     names = [row[0] for row in _rows(r.data)[1:]]
     assert names == [f"bulk-a-{i:03d}" for i in range(40)]
     ev = _export_events(db_session, actor_name="ent.a")[-1]
-    assert f"job {job.id}" in ev.detail and "_flt_0_username=bulk" in ev.detail
+    assert f"后台任务 {job.id}" in ev.detail and "_flt_0_username=bulk" in ev.detail
 
 
 def test_job_export_equals_sync_export_for_the_same_arguments(app, as_user, bulk):
@@ -342,7 +342,7 @@ def test_api_large_export_answers_with_a_job(app, as_user, db_session, bulk, sma
     assert r.status_code == 200
     assert [row[1] for row in _rows(r.data)[1:]] == [f"bulk-a-{i:03d}" for i in range(40)]
     ev = _export_events(db_session, actor_name="ent.a")[-1]
-    assert "col:username" in ev.detail and f"job {body['job_id']}" in ev.detail
+    assert "col:username" in ev.detail and f"后台任务 {body['job_id']}" in ev.detail
     listed = a.get("/api/v1/job/", headers=bearer(token)).get_json()
     assert listed["count"] == 1 and listed["ids"] == [body["job_id"]]
     other = api_token(app.test_client(), "ent.b")

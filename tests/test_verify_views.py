@@ -116,8 +116,11 @@ def test_a_genuine_token_of_a_deleted_document_is_not_found(app, client, rows, d
 
 def test_refusal_is_translated(app, client):
     zh = client.get("/verify/abc")
-    en = client.get("/verify/abc", headers={"Accept-Language": "en"})
+    english = app.test_client()
+    english.get("/lang/en")
+    en = english.get("/verify/abc")
     assert zh.status_code == en.status_code == 400
+    assert "该核验码无效" in zh.text
     assert "This verification code is not genuine" in en.text
 
 

@@ -123,7 +123,8 @@ def _server_env(instance_dir: str, db_url: str) -> dict:
     env["FLASK_APP"] = "run"
     env["PYTHONUNBUFFERED"] = "1"
     for name in ("REGPORTAL_ENV", "FLASK_DEBUG", "FLASK_RUN_PORT", "FLASK_RUN_HOST",
-                 "TEST_DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "SECRET_KEY"):
+                 "TEST_DATABASE_URL", "REDIS_URL", "MAIL_SERVER", "SECRET_KEY",
+                 "PUBLIC_BASE_URL", "PORT"):
         env.pop(name, None)
     return env
 
@@ -183,11 +184,13 @@ def live_server(chromium_path, server_log):
             pytest.fail(f"`flask regportal setup` failed ({setup.returncode}):\n"
                         f"{setup.stdout[-2000:]}\n{setup.stderr[-4000:]}", pytrace=False)
         port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        # Links the server prints (certificate QR codes, mail) point at this server.
+        env["PUBLIC_BASE_URL"] = base_url
         log = open(server_log, "w", encoding="utf-8")  # noqa: SIM115
         proc = subprocess.Popen(
             [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        base_url = f"http://127.0.0.1:{port}"
         _wait_until_up(proc, base_url + "/login/", server_log)
         yield base_url
     finally:
