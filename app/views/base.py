@@ -28,7 +28,7 @@ from app.models.base import (
     AUTHORITY,
     ENTERPRISE,
     current_scope,
-    jurisdiction_enterprise_ids,
+    jurisdiction_id_list,
     unscoped,
 )
 from app.services import audit, xlsx
@@ -49,7 +49,7 @@ class FilterInTenantScope(BaseFilter):
         if scope.kind == ENTERPRISE:
             return query.filter(field == scope.enterprise_id)
         if scope.kind == AUTHORITY:
-            return query.filter(field.in_(jurisdiction_enterprise_ids(scope.authority_id)))
+            return query.filter(field.in_(jurisdiction_id_list(scope.authority_id)))
         return query.filter(false())
 
 
