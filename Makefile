@@ -38,8 +38,11 @@ i18n: $(STAMP)
 	$(BIN)/pybabel update -N -i translations/messages.pot -d translations --no-wrap
 	$(BIN)/pybabel compile -d translations
 
+# Each bench seeds its own fresh database under a temporary instance (or DATABASE_URL).
 bench: setup
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.rental
+	$(BIN)/python -m bench.pdf
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
