@@ -46,8 +46,12 @@ i18n: $(STAMP)
 	$(BIN)/pybabel update -N -i translations/messages.pot -d translations --no-wrap
 	$(BIN)/pybabel compile -d translations
 
+# Each bench seeds its own fresh database under a temporary instance (or DATABASE_URL).
 bench: setup
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.rental
+	$(BIN)/python -m bench.pdf
+	$(BIN)/python -m bench.export
 
 bench-export: $(STAMP)
 	$(BIN)/python -m bench.export

@@ -94,10 +94,15 @@ class Vehicle(TenantMixin, Model):
     __table_args__ = (
         Index("ix_vehicle_enterprise_state", "enterprise_id", "state", "id"),
         Index("ix_vehicle_state_id", "state", "id"),
+        # Prefix filters (LIKE 'x%') on PostgreSQL; SQLite uses the unique indexes.
+        Index("ix_vehicle_plate_prefix", "plate",
+              postgresql_ops={"plate": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
+        Index("ix_vehicle_vin_prefix", "vin",
+              postgresql_ops={"vin": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
     )
     id = Column(Integer, primary_key=True)
-    plate = Column(String(16), nullable=False, unique=True)
-    vin = Column(String(17), nullable=False, unique=True)
+    plate = Column(String(16), nullable=False, unique=True, info={"upper": True})
+    vin = Column(String(17), nullable=False, unique=True, info={"upper": True})
     brand = Column(String(64), nullable=False)
     model = Column(String(64), nullable=False)
     vehicle_type = Column(String(16), nullable=False, default="small")

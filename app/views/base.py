@@ -25,10 +25,17 @@ from flask_appbuilder.const import API_FILTERS_RIS_KEY, API_URI_RIS_KEY
 from flask_appbuilder.exceptions import FABException
 from flask_appbuilder.fields import QuerySelectMultipleField
 from flask_appbuilder.models.filters import BaseFilter
-from flask_appbuilder.models.sqla.filters import get_field_setup_query
+from flask_appbuilder.models.sqla.filters import (
+    FilterStartsWith,
+    SQLAFilterConverter,
+    get_field_setup_query,
+)
+from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name, protect
+from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext, ngettext
-from sqlalchemy import false
+from sqlalchemy import and_, false, func, literal_column
+from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
 
@@ -38,7 +45,7 @@ from app.models.base import (
     AUTHORITY,
     ENTERPRISE,
     current_scope,
-    jurisdiction_enterprise_ids,
+    jurisdiction_id_list,
     unscoped,
 )
 from app.security import API_METHOD_PERMISSIONS
@@ -61,7 +68,7 @@ class FilterInTenantScope(BaseFilter):
         if scope.kind == ENTERPRISE:
             return query.filter(field == scope.enterprise_id)
         if scope.kind == AUTHORITY:
-            return query.filter(field.in_(jurisdiction_enterprise_ids(scope.authority_id)))
+            return query.filter(field.in_(jurisdiction_id_list(scope.authority_id)))
         return query.filter(false())
 
 
@@ -122,15 +129,169 @@ class ExportMixin:
         return self.export_title or self.datamodel.obj.__tablename__
 
 
+# A list counts at most this many rows and then shows "10,000+" (config LIST_COUNT_CAP).
+COUNT_CAP = 10_000
+# Pages starting past this row fetch their ids first from the narrowest index (deferred join).
+DEFERRED_JOIN_FROM = 1_000
+
+
+class FilterPrefix(FilterStartsWith):
+    """FAB's "starts with" is `ilike('x%')`, which no index serves. This one is a prefix that a
+    plain (SQLite) or text_pattern_ops (PostgreSQL) b-tree index serves: case-sensitive, as
+    plates, VINs, USCCs and Chinese names are. A column whose `info` has `"upper": True`
+    upper-cases the value first (plates, VINs)."""
+
+    def apply(self, query, value):
+        query, field = get_field_setup_query(query, self.model, self.column_name)
+        value = value or ""
+        column = getattr(self.model, self.column_name.split(".")[-1], None)
+        info = getattr(getattr(column, "property", None), "columns", [None])[0]
+        if info is not None and getattr(info, "info", {}).get("upper"):
+            value = value.upper()
+        if not value:
+            return query
+        if db.session.get_bind().dialect.name == "sqlite":
+            # SQLite's LIKE is case-insensitive and skips the index; a BINARY range does not.
+            return query.filter(and_(field >= value, field < value + "\U0010ffff"))
+        return query.filter(field.startswith(value, autoescape=True))
+
+
+class AppFilterConverter(SQLAFilterConverter):
+    conversion_table = tuple(
+        (kind, [FilterPrefix if f is FilterStartsWith else f for f in filters])
+        for kind, filters in SQLAFilterConverter.conversion_table
+    )
+
+
+class AppSQLAInterface(SQLAInterface):
+    """FAB's datamodel, made to stay fast on large tables (DESIGN.md, FAB facts):
+    - the count stops at COUNT_CAP + 1 rows (a LIMITed subquery) instead of `count(*)` over
+      the whole filtered table; the list shows "10,000+";
+    - under the default id order, `after`/`before` keyset cursors fetch the next/previous
+      page with an index range instead of an OFFSET walk, and deep page numbers fetch the
+      boundary id from an id-only query first (deferred join);
+    - related columns listed with dots (`enterprise.name`) are eager-loaded: no N+1;
+    - "starts with" filters are index-served prefixes (FilterPrefix)."""
+
+    filter_converter_class = AppFilterConverter
+
+    def __init__(self, obj, session=None, eager: tuple[str, ...] = ()):
+        super().__init__(obj, session)
+        self.eager = tuple(eager)
+
+    @property
+    def count_cap(self) -> int:
+        return int(current_app.config.get("LIST_COUNT_CAP", COUNT_CAP))
+
+    def query_count(self, query, filters=None, select_columns=None) -> int:
+        inner = self._apply_inner_all(query, filters, select_columns=select_columns,
+                                      aliases_mapping={})
+        capped = (inner.enable_eagerloads(False).with_entities(literal_column("1"))
+                  .order_by(None).limit(self.count_cap + 1).subquery())
+        return self.session.query(func.count()).select_from(capped).scalar()
+
+    def _keyset_order(self, order_column, order_direction) -> bool:
+        return order_column in ("", self.get_pk_name())
+
+    def query(self, filters=None, order_column="", order_direction="", page=None,
+              page_size=None, select_columns=None, outer_default_load=False, after=None,
+              before=None):
+        pk = getattr(self.obj, self.get_pk_name(), None) if self.get_pk_name() else None
+        offset = (page or 0) * (page_size or 0)
+        keyset = (pk is not None and page_size and not select_columns
+                  and self._keyset_order(order_column, order_direction)
+                  and (after is not None or before is not None or offset >= DEFERRED_JOIN_FROM))
+        if not keyset:
+            count, rows = super().query(filters, order_column, order_direction, page,
+                                        page_size, select_columns, outer_default_load)
+            return count, rows
+        desc = order_direction != "asc"
+        base = self.session.query(self.obj)
+        count = self.query_count(base, filters)
+        if after is not None or before is not None:
+            bound = after if after is not None else before
+            forward = after is not None
+            older = forward == desc  # rows with smaller ids come next under id desc
+            cond = pk < bound if older else pk > bound
+            q = self._apply_inner_all(base, filters, aliases_mapping={}).filter(cond)
+            q = q.order_by(pk.desc() if older else pk.asc()).limit(page_size)
+            rows = q.options(*self._eager_options()).all()
+            if not forward:
+                rows.reverse()
+            return count, rows
+        # Deep page number: the boundary id from an id-only query, then an index range.
+        ids = self._apply_inner_all(base, filters, order_column or self.get_pk_name(),
+                                    "desc" if desc else "asc", aliases_mapping={})
+        boundary = (ids.enable_eagerloads(False).with_entities(pk).offset(offset).limit(1)
+                    .scalar())
+        if boundary is None:
+            return count, []
+        cond = pk <= boundary if desc else pk >= boundary
+        q = self._apply_inner_all(base, filters, aliases_mapping={}).filter(cond)
+        rows = (q.order_by(pk.desc() if desc else pk.asc()).limit(page_size)
+                .options(*self._eager_options()).all())
+        return count, rows
+
+    def _eager_options(self):
+        return [joinedload(getattr(self.obj, rel)) for rel in self.eager
+                if self.is_relation(rel)]
+
+    def apply_all(self, query, filters=None, order_column="", order_direction="", page=None,
+                  page_size=None, select_columns=None, outer_default_load=False):
+        query = super().apply_all(query, filters, order_column, order_direction, page,
+                                  page_size, select_columns, outer_default_load)
+        if not select_columns:
+            query = query.options(*self._eager_options())
+        return query
+
+
+class AppListWidget(ListWidget):
+    """FAB's list table with our header: the capped count ("10,000+") and pagination that
+    follows keyset cursors past the counted rows."""
+
+    template = "regportal/widgets/list.html"
+
+
+def _page_url(view_name: str):
+    """URL builder for the list's pagination: page number plus an optional keyset cursor;
+    other arguments (filters, order, page size) are kept, stale cursors dropped."""
+
+    def build(page: int, after=None, before=None) -> str:
+        args = request.args.to_dict()
+        for key in ("page", "after", "before"):
+            args.pop(f"{key}_{view_name}", None)
+        if page:
+            args[f"page_{view_name}"] = page
+            if after is not None:
+                args[f"after_{view_name}"] = after
+            if before is not None:
+                args[f"before_{view_name}"] = before
+        return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+    return build
+
+
+def _list_relations(columns) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(c.split(".")[0] for c in columns or [] if "." in c))
+
+
 class AppModelView(ExportMixin, ModelView):
-    """ModelView with our defaults: capped page size, translated messages, export."""
+    """ModelView with our defaults: capped page size, translated messages, export, a fast
+    datamodel for large tables."""
 
     page_size = 25
     list_template = "regportal/list.html"
+    list_widget = AppListWidget
     # FAB's file-column download route serves UPLOAD_FOLDER unscoped: we never use it.
     exclude_route_methods = {"download"}
 
     def __init__(self, **kwargs):
+        # Every list gets the fast datamodel (capped count, keyset pages, eager relations,
+        # index-served prefix filters), whatever the view declared.
+        dm = self.datamodel
+        if dm is not None and type(dm) is SQLAInterface:
+            self.datamodel = AppSQLAInterface(dm.obj, dm.session,
+                                              eager=_list_relations(self.list_columns))
         super().__init__(**kwargs)
         # Lists and detail pages show blanks and 是/否, never "None" / "True".
         for column in {*(self.list_columns or []), *(self.show_columns or [])}:
@@ -138,14 +299,55 @@ class AppModelView(ExportMixin, ModelView):
 
     def _get_list_widget(self, filters, actions=None, order_column="", order_direction="",
                          page=None, page_size=None, widgets=None, **kwargs):
+        """FAB's list widget, plus a page-size cap, a capped count and keyset cursors
+        (`after_<View>=<id>` / `before_<View>=<id>`) for the next/previous links."""
         if order_column and order_column not in (self.order_columns or []):
             order_column, order_direction = "", ""  # `_oc_` must name a sortable column
         cap = current_app.config.get("FAB_MAX_PAGE_SIZE", 100)
         if page_size is not None and (page_size <= 0 or page_size > cap):
             page_size = cap
-        return super()._get_list_widget(filters, actions=actions, order_column=order_column,
-                                         order_direction=order_direction, page=page,
-                                         page_size=page_size, widgets=widgets, **kwargs)
+        widgets = widgets or {}
+        actions = actions or self.actions
+        page_size = page_size or self.page_size
+        if not order_column and self.base_order:
+            order_column, order_direction = self.base_order
+        joined_filters = filters.get_joined_filters(self._base_filters)
+        name = self.__class__.__name__
+        cursor = {}
+        if isinstance(self.datamodel, AppSQLAInterface):
+            for key in ("after", "before"):
+                raw = request.args.get(f"{key}_{name}", "")
+                if raw.isdigit():
+                    cursor[key] = int(raw)
+        count, lst = self.datamodel.query(joined_filters, order_column, order_direction,
+                                          page=page, page_size=page_size, **cursor)
+        pks = [self._serialize_pk_if_composite(pk) for pk in self.datamodel.get_keys(lst)]
+        count_cap = getattr(self.datamodel, "count_cap", None)
+        keyset = bool(count_cap) and self.datamodel._keyset_order(order_column,
+                                                                   order_direction)
+        widgets["list"] = self.list_widget(
+            label_columns=self.label_columns,
+            include_columns=self.list_columns,
+            value_columns=self.datamodel.get_values(lst, self.list_columns),
+            order_columns=self.order_columns,
+            formatters_columns=self.formatters_columns,
+            page=page,
+            page_size=page_size,
+            count=count,
+            count_capped=bool(count_cap) and count > count_cap,
+            count_cap=count_cap,
+            keyset=keyset,
+            first_pk=pks[0] if pks and keyset else None,
+            last_pk=pks[-1] if pks and keyset else None,
+            full_page=len(pks) == page_size,
+            page_url=_page_url(name),
+            pks=pks,
+            actions=actions,
+            filters=filters,
+            modelview_name=name,
+            **kwargs,
+        )
+        return widgets
 
     def render_template(self, template, **kwargs):
         if template == self.list_template and "can_export" in (self.base_permissions or []) \
