@@ -327,20 +327,17 @@ def test_application_refuses_a_uscc_with_an_open_application(client, db_session)
     assert f"{BASE}/status?uscc={uscc}" in resp.text
 
 
-def test_application_of_an_enterprise_already_on_the_platform(client, db_session):
-    """ent.c (used cars) applies for rental: its Enterprise row is reused, nothing of it
-    changes before approval, and the rental sector is added for the reviewers."""
-    assert _start(client, name=NAME_C + "x", uscc=USCC_C).status_code == 422  # other name
-    token = _token(_start(client, name=NAME_C, uscc=USCC_C))
-    assert _submit(client, token).status_code == 302
+def test_application_of_an_enterprise_already_on_the_platform_is_refused(client, db_session):
+    """ent.c (used cars, with accounts) is on the platform: its public name and code must not
+    let anyone open a rental filing that would rewrite its data or show it to the rental
+    regulator. It is told to sign in (or go to the counter); nothing changes."""
+    for name in (NAME_C, NAME_C + "x"):
+        resp = _start(client, name=name, uscc=USCC_C)
+        assert resp.status_code == 422 and 'data-kind="established"' in resp.text
     db_session.expire_all()
-    ents = db_session.query(Enterprise).filter_by(uscc=USCC_C).all()
-    assert len(ents) == 1
-    ent = ents[0]
-    assert ent.contact_mobile == "13700137003"  # unchanged until approval
-    assert {s.code for s in ent.sectors} == {"usedcar", "rental"}
-    case = db_session.query(Application).filter_by(enterprise_id=ent.id, kind=wf.FILING).one()
-    assert case.state == engine.SUBMITTED and case.payload["name"] == NAME_C
+    ent = db_session.query(Enterprise).filter_by(uscc=USCC_C).one()
+    assert {s.code for s in ent.sectors} == {"usedcar"}
+    assert db_session.query(Application).filter_by(enterprise_id=ent.id).count() == 0
 
 
 def test_application_refuses_an_invalid_mobile_and_creates_nothing(client, db_session):

@@ -206,3 +206,61 @@ def test_enterprise_home_and_filing_details(as_user):
     r = a.get("/rental/filing/certificate")
     assert r.mimetype == "application/pdf"
     assert "穗通" in PdfReader(io.BytesIO(r.data)).pages[0].extract_text()
+
+
+def test_review_queue_tab_export_as_a_job_keeps_the_tab(app, as_user, db_session):
+    """A background export rebuilds the request: the overdue tab exports overdue cases only."""
+    from app.models.job import Job
+
+    reg = as_user("reg.rental")
+    app.config["EXPORT_SYNC_MAX_ROWS"] = 0
+    try:
+        r = reg.get("/review/export/?tab=overdue")
+    finally:
+        app.config["EXPORT_SYNC_MAX_ROWS"] = 5000
+    assert r.status_code == 302 and r.location.endswith("/jobs/")
+    job_id = db_session.query(Job).order_by(Job.id.desc()).first().id
+    db_session.remove()
+    data = reg.get(f"/jobs/{job_id}/download").data
+    rows = list(load_workbook(io.BytesIO(data)).active.iter_rows(values_only=True))
+    titles = sorted(row[1] for row in rows[1:])
+    assert len(titles) == 2 and titles[0].startswith("粤A8L3N5") \
+        and titles[1].startswith("粤B5J1L6")
+
+
+def test_a_regulator_of_another_sector_never_reaches_rental_rows(app, as_user, db_session):
+    """Security review: enterprise C is in used cars AND rental; the used-car regulator
+    supervises C, but its rental case, filing and vehicles stay out of its reach."""
+    from app.models.org import Enterprise, Sector
+    from app.models.rental import RentalFiling
+    from app.workflows import engine
+    from app.workflows import rental as wf
+
+    k = ids(db_session)
+    c = db_session.get(Enterprise, k["ent_c"])
+    c.sectors.append(db_session.query(Sector).filter_by(code="rental").one())
+    filing = RentalFiling(enterprise_id=c.id)
+    db_session.add(filing)
+    db_session.add(Vehicle(enterprise_id=c.id, plate="粤A0C0C1", vin=NEW["vin"], brand="x",
+                           model="y", seats=5, owner_name="c", filed_on=filing.changed_on
+                           or __import__("datetime").date.today()))
+    db_session.commit()
+    with app.test_request_context():
+        case = engine.create(wf.FILING, enterprise_id=c.id, actor=engine.applicant("李国栋"),
+                             subject_id=filing.id, payload={"name": c.name, "uscc": c.uscc})
+        case_id = case.id
+    db_session.remove()
+    used = as_user("reg.usedcar")
+    assert used.get(f"/applications/show/{case_id}").status_code == 404
+    assert "粤A0C0C1" not in used.get("/vehicles/list/").text
+    assert used.get("/review/list/").status_code in (200, 302, 403)
+    c_api = app.test_client()
+    token = bearer(api_token(c_api, "reg.usedcar"))
+    r = c_api.post(f"/api/v1/application/{case_id}/transition", json={"name": "approve"},
+                   headers=token)
+    assert r.status_code == 404
+    assert _case(db_session, id=case_id).state == "submitted"
+    # The rental regulator supervises C for rental: it sees and may decide the case.
+    rental = as_user("reg.rental")
+    assert rental.get(f"/applications/show/{case_id}").status_code == 200
+    assert "粤A0C0C1" in rental.get("/vehicles/list/").text

@@ -127,14 +127,21 @@ def unscoped():
         setattr(g, _UNSCOPED_KEY, depth)
 
 
-def jurisdiction_enterprise_ids(authority_id: int):
-    """Enterprise ids inside an authority's jurisdiction: a shared sector, region under its
-    region code. Built on Core tables so the ORM criteria are not applied recursively."""
-    from app.models.org import Authority, Enterprise, authority_sector, enterprise_sector
+def jurisdiction_enterprise_ids(authority_id: int, sector: str | None = None):
+    """Enterprise ids inside an authority's jurisdiction: a shared sector (or, given
+    `sector`, that one sector held by both), region under its region code. Built on Core
+    tables so the ORM criteria are not applied recursively."""
+    from app.models.org import (
+        Authority,
+        Enterprise,
+        Sector,
+        authority_sector,
+        enterprise_sector,
+    )
 
     ent = Enterprise.__table__
     auth = Authority.__table__
-    return (
+    query = (
         select(ent.c.id)
         .select_from(ent)
         .join(enterprise_sector, enterprise_sector.c.enterprise_id == ent.c.id)
@@ -142,7 +149,39 @@ def jurisdiction_enterprise_ids(authority_id: int):
         .join(auth, auth.c.id == authority_sector.c.authority_id)
         .where(auth.c.id == authority_id)
         .where(ent.c.region_code.startswith(auth.c.region_prefix))
+        .distinct()
     )
+    if sector is not None:
+        sec = Sector.__table__
+        query = query.join(sec, sec.c.id == authority_sector.c.sector_id).where(
+            sec.c.code == sector)
+    return query
+
+
+def authority_sectors(authority_id: int) -> list[str]:
+    """Codes of the sectors an authority supervises (cached for the request)."""
+    from app.models.org import Sector, authority_sector
+
+    def load():
+        sec = Sector.__table__
+        return list(_session().execute(
+            select(sec.c.code).join(authority_sector, authority_sector.c.sector_id == sec.c.id)
+            .where(authority_sector.c.authority_id == authority_id),
+            execution_options={"skip_tenant_scope": True}).scalars())
+
+    return _request_cached(("sectors", authority_id), load)
+
+
+def sector_models() -> list[type]:
+    """Tenant tables that belong to one regulated sector (`regulated_sector = "rental"`):
+    an authority sees their rows only for enterprises it supervises in that sector."""
+    found, todo = [], list(TenantMixin.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if getattr(cls, "regulated_sector", None) and hasattr(cls, "__table__"):
+            found.append(cls)
+    return found
 
 
 def _criteria(entity, where):
@@ -156,21 +195,66 @@ def _criteria(entity, where):
 _JURISDICTION_KEY = "_tenant_jurisdiction_ids"
 
 
-def jurisdiction_id_list(authority_id: int) -> list[int]:
+def _session():
+    from app.extensions import db
+
+    return db.session
+
+
+def _request_cached(key, load):
+    """Per-request (or per-job) cache of jurisdiction lookups; none outside an app context."""
+    if not has_app_context():
+        return load()
+    cache = getattr(g, _JURISDICTION_KEY, None)
+    if cache is None:
+        cache = {}
+        setattr(g, _JURISDICTION_KEY, cache)
+    if key not in cache:
+        cache[key] = load()
+    return cache[key]
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_jurisdictions(session):
+    """A commit may have added an enterprise or a sector: look jurisdictions up again."""
+    if has_app_context():
+        g.pop(_JURISDICTION_KEY, None)
+
+
+def jurisdiction_id_list(authority_id: int, sector: str | None = None) -> list[int]:
     """The jurisdiction's enterprise ids as a list, fetched once per request. Scoping by a
     literal id list instead of the subquery lets the query planner see how large the
     jurisdiction is: with `IN (SELECT ...)` SQLite walks the enterprise_id index and sorts a
     million rows for a 25-row page (bench/rental.py); with the list it scans in id order."""
-    cache = getattr(g, _JURISDICTION_KEY, None) if has_app_context() else None
-    if cache is not None and cache[0] == authority_id:
-        return cache[1]
-    from app.extensions import db
+    return _request_cached(("ids", authority_id, sector), lambda: list(_session().execute(
+        jurisdiction_enterprise_ids(authority_id, sector),
+        execution_options={"skip_tenant_scope": True}).scalars()))
 
-    ids = list(db.session.execute(jurisdiction_enterprise_ids(authority_id),
-                                  execution_options={"skip_tenant_scope": True}).scalars())
-    if has_app_context():
-        setattr(g, _JURISDICTION_KEY, (authority_id, ids))
-    return ids
+
+def _sector_criteria(model, ids):
+    return _criteria(model, lambda cls: cls.enterprise_id.in_(ids))
+
+
+def _application_criteria(authority_id: int):
+    """Cases: for each sector the authority supervises, the kinds of that sector's workflows
+    in that sector's jurisdiction (a used-car regulator never reaches a rental case, even of
+    an enterprise in both sectors)."""
+    from sqlalchemy import and_, or_
+
+    from app.models.workflow import Application
+    from app.workflows.engine import kinds_by_sector
+
+    kinds = kinds_by_sector()
+    parts = [and_(Application.kind.in_(kinds[sector]),
+                  Application.enterprise_id.in_(jurisdiction_id_list(authority_id, sector)))
+             for sector in authority_sectors(authority_id) if kinds.get(sector)]
+    # Kinds of no particular sector: the jurisdiction at large.
+    every_sector_kind = [kind for sector_kinds in kinds.values() for kind in sector_kinds]
+    parts.append(and_(Application.kind.notin_(every_sector_kind),
+                      Application.enterprise_id.in_(jurisdiction_id_list(authority_id))))
+    where = or_(*parts)
+    return with_loader_criteria(Application, where, include_aliases=True,
+                                propagate_to_loaders=False)
 
 
 def _tenant_criteria(scope: TenantScope):
@@ -202,6 +286,9 @@ def _tenant_criteria(scope: TenantScope):
             _criteria(User, lambda cls: cls.authority_id == aid),
             _criteria(Authority, lambda cls: cls.id == aid),
             _criteria(AuditEvent, lambda cls: cls.enterprise_id.in_(jids)),
+            _application_criteria(aid),
+            *(_sector_criteria(model, jurisdiction_id_list(aid, model.regulated_sector))
+              for model in sector_models()),
         ]
     elif scope.kind == INDIVIDUAL:
         options += [

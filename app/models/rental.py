@@ -50,6 +50,7 @@ VEHICLE_USAGES = {"rental": _l("Rental"), "time_share": _l("Time-share rental")}
 class RentalFiling(TenantMixin, Model):
     """One per enterprise: the rental filing and its certificate."""
 
+    regulated_sector = "rental"
     __tablename__ = "rental_filing"
     id = Column(Integer, primary_key=True)
     certificate_no = Column(String(32), unique=True)
@@ -74,6 +75,7 @@ class RentalFiling(TenantMixin, Model):
 class RentalPremises(TenantMixin, Model):
     """A business premises (经营场所) of a rental filing."""
 
+    regulated_sector = "rental"
     __tablename__ = "rental_premises"
     id = Column(Integer, primary_key=True)
     filing_id = Column(Integer, ForeignKey("rental_filing.id", ondelete="CASCADE"),
@@ -90,6 +92,7 @@ class RentalPremises(TenantMixin, Model):
 
 
 class Vehicle(TenantMixin, Model):
+    regulated_sector = "rental"
     __tablename__ = "vehicle"
     __table_args__ = (
         Index("ix_vehicle_enterprise_state", "enterprise_id", "state", "id"),

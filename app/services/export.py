@@ -156,8 +156,12 @@ def _export_job(ctx: jobs.JobContext, params: dict) -> jobs.Result:
     if not sm.has_access("can_export", source.class_permission_name):
         raise ExportSourceError(gettext("You may not export this list any more."))
     path = ctx.result_file(".xlsx")
-    rows = write(source, source.export_query(params.get("args") or ""), path,
-                 progress=ctx.progress)
+    args = params.get("args") or ""
+    # Base filters may read the request's arguments (e.g. the review queue's tab): rebuild
+    # the request the export was asked from, not just its filters.
+    with current_app.test_request_context(f"/?{args}" if args and not args.startswith("(")
+                                          else "/"):
+        rows = write(source, source.export_query(args), path, progress=ctx.progress)
     return jobs.Result(path, download_name=params.get("name") or "export.xlsx", mime=XLSX_MIME,
                        message=ngettext("%(num)d row exported.", "%(num)d rows exported.",
                                         rows))

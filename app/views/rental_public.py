@@ -122,10 +122,6 @@ def _name_variants(name: str) -> list[str]:
     return list({name, half, full})
 
 
-def _same_name(a: str | None, b: str | None) -> bool:
-    return bool(a and b) and set(_name_variants(a)) & set(_name_variants(b)) != set()
-
-
 def mask_vin(vin: str | None) -> str:
     vin = vin or ""
     if len(vin) <= 8:
@@ -165,10 +161,13 @@ def uscc_blocker(uscc: str, name: str) -> Blocker | None:
                 "An application for this enterprise is already in progress (case %(ref)s, "
                 "%(state)s): look up its status.", ref=open_case.reference,
                 state=engine.CASE_STATE_LABELS[open_case.state]))
-        if not _same_name(ent.name, name) and _established(ent.id):
-            return Blocker("name", gettext(
-                "This unified social credit code is registered on the platform under another "
-                "enterprise name. Enter the name exactly as on the business licence."))
+        if _established(ent.id):
+            # Its master data must not be open to anyone who knows its (public) name and
+            # code: an enterprise on the platform applies signed in, or at the counter.
+            return Blocker("established", gettext(
+                "This enterprise already has an account on the platform. Sign in with it, or "
+                "file at the filing authority's counter: an online application cannot change "
+                "the data of an enterprise already on the platform."))
     return None
 
 

@@ -30,7 +30,7 @@ from app.errors import (
     TransitionUnknownError,
 )
 from app.extensions import db
-from app.models.base import jurisdiction_enterprise_ids
+from app.models.base import authority_sectors, jurisdiction_id_list
 from app.models.workflow import Application, TransitionLog
 from app.security import PV_APPLICATION
 from app.services import audit, numbering
@@ -120,10 +120,16 @@ class Workflow:
     fields: dict = field(default_factory=dict)
     # Payload key -> {stored code: label} for coded values (vehicle type, usage, ...).
     choices: dict = field(default_factory=dict)
+    # The regulated sector: only authorities supervising it reach these cases.
+    sector: str | None = None
+    # Endpoint (taking `pk`) of the record an approved case is about, linked from its page.
+    subject_endpoint: str | None = None
 
     def display(self, key: str, value):
         """A payload value as the case page shows it (codes as their labels)."""
         labels = self.choices.get(key)
+        if callable(labels):
+            return labels(value)
         if labels and value in labels:
             return str(labels[value])
         return value
@@ -172,6 +178,15 @@ def workflow_for(kind: str) -> Workflow:
     return REGISTRY[kind]
 
 
+def kinds_by_sector() -> dict[str, list[str]]:
+    load_all()
+    out: dict[str, list[str]] = {}
+    for kind, workflow in REGISTRY.items():
+        if workflow.sector:
+            out.setdefault(workflow.sector, []).append(kind)
+    return out
+
+
 def kind_label(kind: str) -> str:
     load_all()
     workflow = REGISTRY.get(kind)
@@ -203,12 +218,12 @@ def _reach(case: Application, actor: Actor) -> frozenset:
     if ENTERPRISE in actor.roles and getattr(user, "enterprise_id", None) == case.enterprise_id:
         roles.add(ENTERPRISE)
     if REGULATOR in actor.roles and getattr(user, "authority_id", None):
-        from app.models.org import Enterprise
-
-        inside = jurisdiction_enterprise_ids(user.authority_id).where(
-            Enterprise.__table__.c.id == case.enterprise_id).limit(1)
-        if db.session.execute(inside).first() is not None:
-            roles.add(REGULATOR)
+        # Jurisdiction in the workflow's own sector: sharing another sector with the
+        # enterprise gives no power over this case.
+        sector = workflow_for(case.kind).sector
+        if sector is None or sector in authority_sectors(user.authority_id):
+            if case.enterprise_id in jurisdiction_id_list(user.authority_id, sector):
+                roles.add(REGULATOR)
     return frozenset(roles)
 
 

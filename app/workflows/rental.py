@@ -18,7 +18,7 @@ from app import security as s
 from app.extensions import db
 from app.models.base import unscoped
 from app.models.identity import AppUser
-from app.models.org import Enterprise
+from app.models.org import Enterprise, Region
 from app.models.rental import (
     OPERATING,
     SCRAPPED,
@@ -49,6 +49,7 @@ from app.workflows.engine import (
 REPORT_WITHIN_DAYS = 15
 TIME_SHARE_NOTICE_DAYS = 30
 
+SECTOR = "rental"
 FILING = "rental_filing"
 FILING_CHANGE = "rental_filing_change"
 SUSPEND = "rental_suspend"
@@ -341,7 +342,14 @@ PAYLOAD_LABELS = {
 }
 
 
-PAYLOAD_CHOICES = {"vehicle_type": VEHICLE_TYPES, "usage": VEHICLE_USAGES}
+def _region_name(code):
+    """A GB/T 2260 code as its name (regions are reference data, not tenant rows)."""
+    region = db.session.get(Region, code) if code else None
+    return f"{region.name}（{code}）" if region else code
+
+
+PAYLOAD_CHOICES = {"vehicle_type": VEHICLE_TYPES, "usage": VEHICLE_USAGES,
+                   "region_code": _region_name}
 
 
 # ----- definitions ---------------------------------------------------------------------------
@@ -402,6 +410,7 @@ for kind, label, roles, guards, submit_guards, effects, days in (
     register(Workflow(kind, label, review_transitions(
         submit_roles=roles, guards=guards, submit_guards=submit_guards, effects=effects),
         time_limit=WorkingDays(days), variants={"ftz": WorkingDays(max(1, days // 2))},
-        title=_title(label), fields=PAYLOAD_LABELS, choices=PAYLOAD_CHOICES))
+        title=_title(label), fields=PAYLOAD_LABELS, choices=PAYLOAD_CHOICES,
+        sector=SECTOR, subject_endpoint="VehicleView.show" if kind in VEHICLE_KINDS else None))
 
 KIND_LABELS = {kind: REGISTRY[kind].label for kind in ENTERPRISE_KINDS + VEHICLE_KINDS}

@@ -23,7 +23,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -91,8 +90,7 @@ def snap():
     """snap(page, "step") saves a full-page PNG into the screenshot directory."""
     folder = Path(os.environ.get("E2E_SCREENSHOTS")
                   or os.path.join(tempfile.gettempdir(), "regportal-e2e-rental"))
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)  # each run overwrites its own files
 
     def save(page: Page, step: str) -> Path:
         path = folder / f"{step}.png"
@@ -139,8 +137,8 @@ def open_from_review_queue(page: Page, reference: str, snap=None, step: str = ""
         snap(page, step)
     page.goto(f"/review/list/?_flt_0_reference={reference}")
     expect(page.locator("#queue-tabs")).to_be_visible()
-    row = page.locator(f"{LIST_TABLE} tr", has_text=reference)
-    expect(row).to_have_count(1)
+    expect(page.locator(f"{LIST_TABLE} tr", has_text=CASE_REF)).to_have_count(1)  # filtered
+    expect(page.locator(f"{LIST_TABLE} tr", has_text=reference)).to_have_count(1)
     click_and_wait(page, f"{LIST_TABLE} tr:has-text('{reference}') a[href*='/show/']")
     expect(page).to_have_url(re.compile(r"/applications/show/\d+$"))
     expect(page.locator(".case-page .page-header small")).to_have_text(reference)
