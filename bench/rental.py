@@ -201,9 +201,9 @@ def main() -> None:
         ent_a = db.session.query(AppUser).filter_by(username="ent.a").one().enterprise_id
         # An enterprise in the middle of the seeded ones, and a plate prefix with 10 rows.
         probe = db.session.execute(text(
-            "SELECT enterprise_id, plate FROM vehicle WHERE id = (SELECT max(id) / 2 FROM "
-            "vehicle)")).one()
-        probe_ent, plate_prefix = probe[0], probe[1][:-1]
+            "SELECT v.enterprise_id, v.plate, e.uscc FROM vehicle v JOIN enterprise e ON "
+            "e.id = v.enterprise_id WHERE v.id = (SELECT max(id) / 2 FROM vehicle)")).one()
+        probe_ent, plate_prefix, probe_uscc = probe[0], probe[1][:-1], probe[2]
         db.session.remove()
 
     view = next(v for v in app.appbuilder.baseviews if v.__class__.__name__ == "VehicleView")
@@ -269,7 +269,7 @@ def main() -> None:
         (f"plate {plate_prefix}*", "reg.rental", f"_flt_{sw}_plate={plate_prefix}",
          floor_for(scopes["reg.rental"], plate_where)),
         ("state + enterprise", "reg.rental",
-         f"_flt_{eq}_state=suspended&_flt_0_enterprise={probe_ent}",
+         f"_flt_{eq}_state=suspended&enterprise={probe_uscc}",
          floor_for(scopes["reg.rental"], "v.state = 'suspended' AND "
                    "v.enterprise_id = :probe_ent")),
         ("page 1", "ent.a", "", floor_for(scopes["ent.a"])),

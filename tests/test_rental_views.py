@@ -264,3 +264,14 @@ def test_a_regulator_of_another_sector_never_reaches_rental_rows(app, as_user, d
     rental = as_user("reg.rental")
     assert rental.get(f"/applications/show/{case_id}").status_code == 200
     assert "粤A0C0C1" in rental.get("/vehicles/list/").text
+
+
+def test_regulator_filters_vehicles_by_enterprise_name_or_uscc(as_user):
+    reg = as_user("reg.rental")
+    r = reg.get("/vehicles/list/?enterprise=深圳市鹏程")
+    assert "粤B6H8K3" in r.text and "粤A3K8J2" not in r.text
+    r = reg.get("/vehicles/list/?enterprise=91440101ma59xxkl1h")
+    assert "粤A3K8J2" in r.text and "粤B6H8K3" not in r.text
+    # An enterprise user gets no box, and the argument never widens its scope.
+    r = as_user("ent.a").get("/vehicles/list/?enterprise=深圳市鹏程")
+    assert 'id="enterprise-filter"' not in r.text and "粤B6H8K3" not in r.text
