@@ -75,7 +75,14 @@ class _PostgresStore:
 
         engine.dispose()
         with self.admin.connect() as con:
-            con.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+            for attempt in range(20):
+                try:
+                    con.execute(text(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)'))
+                    break
+                except Exception:  # an autovacuum worker (superuser) cannot be terminated
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
             for attempt in range(5):
                 try:
                     con.execute(text(f'CREATE DATABASE "{self.db_name}" TEMPLATE "{self.tmpl}"'))
