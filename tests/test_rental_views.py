@@ -275,3 +275,12 @@ def test_regulator_filters_vehicles_by_enterprise_name_or_uscc(as_user):
     # An enterprise user gets no box, and the argument never widens its scope.
     r = as_user("ent.a").get("/vehicles/list/?enterprise=深圳市鹏程")
     assert 'id="enterprise-filter"' not in r.text and "粤B6H8K3" not in r.text
+
+
+def test_users_and_roles_are_reachable_from_the_rental_menu(as_user):
+    """R14: the enterprise admin finds 用户 and 角色 under the rental menu as well as under
+    系统管理; a regulator finds neither."""
+    page = as_user("ent.a").get("/rental/home").text
+    assert page.count('href="/enterprise/users/list/"') == 2
+    assert page.count('href="/enterprise/roles/list/"') == 2
+    assert 'href="/enterprise/users/list/"' not in as_user("reg.rental").get("/dashboard/").text

@@ -92,6 +92,11 @@ def register_views(appbuilder) -> None:
     vehicle_forms = appbuilder.add_view(
         VehicleFormsView, s.MENU_VEHICLE_FORMS, label=_l("Vehicle filing registration"),
         icon="fa-plus-square", category=s.MENU_CAT_RENTAL)
+    # R14: the enterprise's users and roles (platform views) from the module's menu too.
+    appbuilder.add_link(s.MENU_ENTERPRISE_USERS, href="/enterprise/users/list/",
+                        label=_l("Users"), icon="fa-users", category=s.MENU_CAT_RENTAL)
+    appbuilder.add_link(s.MENU_ENTERPRISE_ROLES, href="/enterprise/roles/list/",
+                        label=_l("Roles"), icon="fa-user-tag", category=s.MENU_CAT_RENTAL)
     for op, label, icon in (("change", _l("Vehicle filing change"), "fa-edit"),
                             ("suspend", _l("Vehicle suspension"), "fa-pause"),
                             ("resume", _l("Vehicle resumption"), "fa-play"),
