@@ -264,33 +264,25 @@ class RentalPublicView(BaseView):
         form = EnterpriseLookupForm()
         if request.method == "GET" and request.args.get("q"):
             form.q.data = request.args["q"].strip()[:200]
-        results, status = None, 200
-        if form.validate_on_submit():
-            if self._captcha_ok(form):
-                results = find_filed_enterprises(form.q.data)
-            else:
-                status = 422
-        elif request.method == "POST":
-            status = 422
-        form.captcha.data = ""
-        return self._render("public_enterprise.html", status, active="enterprise", form=form,
-                            results=results)
+        return self._lookup(form, lambda: find_filed_enterprises(form.q.data),
+                            "public_enterprise.html", "enterprise")
 
     # ----- R2 vehicle lookup -------------------------------------------------------------
     @expose("/vehicle", methods=["GET", "POST"])
     def vehicle(self):
         form = VehicleLookupForm()
+        return self._lookup(form, lambda: find_filed_vehicle(form.plate.data),
+                            "public_vehicle.html", "vehicle")
+
+    def _lookup(self, form, find, template, active):
+        """R1 / R2: a valid form with the right captcha searches; anything else is 422."""
         results, status = None, 200
-        if form.validate_on_submit():
-            if self._captcha_ok(form):
-                results = find_filed_vehicle(form.plate.data)
-            else:
-                status = 422
+        if form.validate_on_submit() and self._captcha_ok(form):
+            results = find()
         elif request.method == "POST":
             status = 422
         form.captcha.data = ""
-        return self._render("public_vehicle.html", status, active="vehicle", form=form,
-                            results=results)
+        return self._render(template, status, active=active, form=form, results=results)
 
     # ----- R3 filing application ---------------------------------------------------------
     @expose("/apply", methods=["GET", "POST"])
