@@ -284,3 +284,18 @@ def test_users_and_roles_are_reachable_from_the_rental_menu(as_user):
     assert page.count('href="/enterprise/users/list/"') == 2
     assert page.count('href="/enterprise/roles/list/"') == 2
     assert 'href="/enterprise/users/list/"' not in as_user("reg.rental").get("/dashboard/").text
+
+
+def test_the_enterprise_is_notified_of_a_decision(as_user, db_session):
+    from app.models.content import Notification
+
+    k = ids(db_session)
+    case = _case(db_session, kind="vehicle_filing", state="submitted", enterprise_id=k["ent_a"])
+    as_user("reg.rental").post(f"/applications/transition/{case.id}",
+                               data={"name": "return", "opinion": "请补充保险单"})
+    note = db_session.query(Notification).filter_by(
+        user_id=k["users"]["ent.a"]).order_by(Notification.id.desc()).first()
+    assert case.id and f"/applications/show/{case.id}" == note.link
+    assert "退回补正" in note.title and note.body == "请补充保险单"
+    assert db_session.query(Notification).filter_by(user_id=k["users"]["ent.b"],
+                                                    link=note.link).count() == 0

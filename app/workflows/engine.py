@@ -33,7 +33,7 @@ from app.extensions import db
 from app.models.base import authority_sectors, jurisdiction_id_list
 from app.models.workflow import Application, TransitionLog
 from app.security import PV_APPLICATION
-from app.services import audit, numbering
+from app.services import audit, notify, numbering
 from app.workflows.calendar import WorkingDays
 
 # Case states shared by every workflow.
@@ -337,6 +337,14 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
     case.history.append(log)
     for effect in t.effects:
         effect(case, actor, context)
+    if t.decides or t.needs_opinion:
+        # The enterprise learns the outcome in its inbox (X15), in the same transaction.
+        db.session.flush()
+        notify.notify_enterprise(
+            case.enterprise_id,
+            gettext("Case %(ref)s: %(state)s", ref=case.reference,
+                    state=CASE_STATE_LABELS.get(t.target, t.target)),
+            body=opinion, link=f"/applications/show/{case.id}", exclude=actor.user_id)
     audit.record(db.session, "transition", target=case,
                  actor_name=None if actor.user is not None or not has_request_context()
                  else actor.name[:64],
