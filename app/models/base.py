@@ -9,6 +9,7 @@ exports and hand-written queries are all scoped. System jobs opt out with `unsco
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass, field
 
 from flask import current_app, g, has_app_context, has_request_context
@@ -172,16 +173,18 @@ def authority_sectors(authority_id: int) -> list[str]:
     return _request_cached(("sectors", authority_id), load)
 
 
-def sector_models() -> list[type]:
+@functools.cache
+def sector_models() -> tuple[type, ...]:
     """Tenant tables that belong to one regulated sector (`regulated_sector = "rental"`):
-    an authority sees their rows only for enterprises it supervises in that sector."""
+    an authority sees their rows only for enterprises it supervises in that sector. Read once
+    (every model is imported with app.models before the first request)."""
     found, todo = [], list(TenantMixin.__subclasses__())
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
         if getattr(cls, "regulated_sector", None) and hasattr(cls, "__table__"):
             found.append(cls)
-    return found
+    return tuple(found)
 
 
 def _criteria(entity, where):

@@ -29,10 +29,6 @@ def published(today: datetime.date | None = None):
                       Announcement.id.desc()))
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 @dataclass
 class Page:
     items: list
@@ -65,9 +61,8 @@ def search(q: str = "", category: str | None = None, sector: str | None = None,
         query = query.filter(or_(Announcement.sector_id.is_(None),
                                  Announcement.sector_id == sector_id))
     for word in (q or "")[:QUERY_MAX].split():
-        pattern = f"%{_escape_like(word)}%"
-        query = query.filter(or_(Announcement.title.ilike(pattern, escape="\\"),
-                                 Announcement.body.ilike(pattern, escape="\\")))
+        query = query.filter(or_(Announcement.title.icontains(word, autoescape=True),
+                                 Announcement.body.icontains(word, autoescape=True)))
     total = query.order_by(None).with_entities(func.count(Announcement.id)).scalar()
     page = max(1, page)
     items = query.offset((page - 1) * page_size).limit(page_size).all()

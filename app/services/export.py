@@ -14,7 +14,6 @@ filtered, ordered query, and names the columns and headers. This module:
 
 from __future__ import annotations
 
-import os
 from array import array
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -57,7 +56,7 @@ def start(source, args: str, *, force_job: bool = False) -> Outcome:
         try:
             rows = write(source, query, path)
         except BaseException:
-            _remove(path)
+            jobs.remove_file(path)
             raise
         _audit(source, args, rows)
         db.session.commit()
@@ -191,11 +190,6 @@ def _audit(source, args: str, rows: int, job_id: int | None = None) -> None:
                  target_label=source.export_title_text()[:255], detail=detail)
 
 
-def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 __all__ = ["XLSX_MIME", "ExportSourceError", "Outcome", "column_value", "find_source",

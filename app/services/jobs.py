@@ -36,6 +36,7 @@ failure the owner should read; anything else is logged and shown as a generic fa
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import json
@@ -185,7 +186,7 @@ def delete(job: Job) -> None:
     """Remove a finished job and its file (the caller commits)."""
     path = result_path(job)
     if path:
-        _remove(path)
+        remove_file(path)
     db.session.delete(job)
 
 
@@ -307,7 +308,7 @@ def execute(job_id: int) -> bool:
             values["message"] = str(result.message)[:500]
     for path in ctx.files:
         if result is None or path != result.path:
-            _remove(path)
+            remove_file(path)
     _write(job_id, **values)
     return True
 
@@ -337,7 +338,7 @@ def _fail(job_id: int, exc: Exception, ctx: JobContext, locale: str) -> None:
         with force_locale(locale):
             message = gettext("The job failed. Please try again or contact the administrator.")
     for path in ctx.files:
-        _remove(path)
+        remove_file(path)
     try:
         _write(job_id, state=FAILED, message=message[:500],
                error="".join(traceback.format_exception(exc))[-20000:],
@@ -346,11 +347,10 @@ def _fail(job_id: int, exc: Exception, ctx: JobContext, locale: str) -> None:
         log.exception("could not record the failure of job %s", job_id)
 
 
-def _remove(path: str) -> None:
-    try:
+def remove_file(path: str) -> None:
+    """Remove a temporary or result file; one already gone is fine."""
+    with contextlib.suppress(OSError):
         os.remove(path)
-    except OSError:
-        pass
 
 
 # ----- housekeeping ------------------------------------------------------------------------

@@ -4,7 +4,6 @@ and REST APIs alike), domain error mapping, a datamodel that counts cheaply."""
 from __future__ import annotations
 
 import copy
-import os
 import re
 from urllib.parse import parse_qsl
 
@@ -49,7 +48,7 @@ from app.models.base import (
 )
 from app.security import API_METHOD_PERMISSIONS
 from app.services import export as export_service
-from app.services.jobs import JobLimitError
+from app.services.jobs import JobLimitError, remove_file
 
 
 class FilterInTenantScope(BaseFilter):
@@ -86,6 +85,8 @@ class ExportMixin:
     export_formatters: dict = {}
 
     def _export_criteria(self, args: str):  # -> (user filters, order column, direction)
+        """Each side reads its own arguments: the list's query string (AppModelView) or the
+        API's rison `q` (AppModelRestApi)."""
         raise NotImplementedError
 
     def export_query(self, args: str = ""):
@@ -530,10 +531,7 @@ def send_and_remove(path: str, download_name: str, mimetype: str):
 
     @after_this_request
     def _cleanup(response):
-        try:
-            os.remove(path)
-        except OSError:
-            pass
+        remove_file(path)
         return response
 
     return send_file(path, as_attachment=True, download_name=download_name, mimetype=mimetype,

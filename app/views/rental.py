@@ -313,15 +313,11 @@ class VehicleFormsView(BaseView):
             Vehicle.enterprise_id == getattr(g.user, "enterprise_id", None),
             Vehicle.state.in_(states))
         if term:
-            q = q.filter(Vehicle.plate.like(f"{_escape_like(term)}%", escape="\\")
-                         | Vehicle.plate.like(f"粤{_escape_like(term)}%", escape="\\"))
+            q = q.filter(Vehicle.plate.startswith(term, autoescape=True)
+                         | Vehicle.plate.startswith("粤" + term, autoescape=True))
         rows = q.order_by(Vehicle.plate).limit(20).all()
         return jsonify([{"id": v.id, "plate": v.plate, "brand": v.brand, "model": v.model,
                          "state": v.state_label} for v in rows])
-
-
-def _escape_like(term: str) -> str:
-    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _vehicle_snapshot(vehicle: Vehicle) -> dict:

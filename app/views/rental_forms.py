@@ -11,7 +11,6 @@ app/templates/workflow/_diff.html renders."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 
@@ -466,9 +465,7 @@ def store_uploads(files, enterprise_id: int, user_id: int | None) -> list:
 def discard_files(rows) -> None:
     """Remove the stored bytes of attachments whose rows were rolled back."""
     from app.services.attachments import file_path
+    from app.services.jobs import remove_file
 
     for row in rows:
-        try:
-            os.remove(file_path(row))
-        except OSError:
-            pass
+        remove_file(file_path(row))

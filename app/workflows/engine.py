@@ -11,11 +11,12 @@ CaseConflictError; an exception anywhere (an effect included) rolls the whole st
 from __future__ import annotations
 
 import datetime
+import functools
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from flask import current_app, has_request_context
+from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm.exc import StaleDataError
@@ -178,13 +179,15 @@ def workflow_for(kind: str) -> Workflow:
     return REGISTRY[kind]
 
 
-def kinds_by_sector() -> dict[str, list[str]]:
+@functools.cache
+def kinds_by_sector() -> dict[str, tuple[str, ...]]:
+    """Workflow kinds per sector, read once (the ORM scope asks on every query)."""
     load_all()
     out: dict[str, list[str]] = {}
     for kind, workflow in REGISTRY.items():
         if workflow.sector:
             out.setdefault(workflow.sector, []).append(kind)
-    return out
+    return {sector: tuple(kinds) for sector, kinds in out.items()}
 
 
 def kind_label(kind: str) -> str:
@@ -346,8 +349,7 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
                     state=CASE_STATE_LABELS.get(t.target, t.target)),
             body=opinion, link=f"/applications/show/{case.id}", exclude=actor.user_id)
     audit.record(db.session, "transition", target=case,
-                 actor_name=None if actor.user is not None or not has_request_context()
-                 else actor.name[:64],
+                 actor_name=None if actor.user is not None else actor.name[:64],
                  detail=f"{case.kind}.{t.name}: {current or '-'} → {t.target}"
                         + (f" ({opinion[:200]})" if opinion else ""))
     db.session.flush()

@@ -116,14 +116,19 @@ def one_open_enterprise_case(case, actor, ctx):
     return True, None
 
 
-def filing_in(*states, message):
+def _subject_in(load, *states, message):
+    """Guard: the row `load(case)` returns (the filing or the vehicle) is in one of `states`."""
     def guard(case, actor, ctx):
-        filing = _filing(case)
-        if filing is None or filing.state not in states:
+        row = load(case)
+        if row is None or row.state not in states:
             return False, str(message)
         return True, None
-    guard.__name__ = f"filing_in_{'_'.join(states)}"
+    guard.__name__ = f"{load.__name__.strip('_')}_in_{'_'.join(states)}"
     return guard
+
+
+def filing_in(*states, message):
+    return _subject_in(_filing, *states, message=message)
 
 
 def needs_attachment(case, actor, ctx):
@@ -211,13 +216,7 @@ def _payload_matches(plate, vin):
 
 
 def vehicle_in(*states, message):
-    def guard(case, actor, ctx):
-        vehicle = _vehicle(case)
-        if vehicle is None or vehicle.state not in states:
-            return False, str(message)
-        return True, None
-    guard.__name__ = f"vehicle_in_{'_'.join(states)}"
-    return guard
+    return _subject_in(_vehicle, *states, message=message)
 
 
 def one_open_vehicle_case(case, actor, ctx):
@@ -285,13 +284,18 @@ def apply_filing_change(case, actor, ctx):
     _apply_enterprise_fields(_filing(case), case.payload)
 
 
-def set_filing_state(state):
+def _set_subject_state(load, state):
+    """Effect: the filing or vehicle takes `state` from the case's effective date."""
     def effect(case, actor, ctx):
-        filing = _filing(case)
-        filing.state = state
-        filing.state_since = _date(case.payload.get("effective_date")) or datetime.date.today()
-    effect.__name__ = f"set_filing_state_{state}"
+        row = load(case)
+        row.state = state
+        row.state_since = _date(case.payload.get("effective_date")) or datetime.date.today()
+    effect.__name__ = f"set_{load.__name__.strip('_')}_state_{state}"
     return effect
+
+
+def set_filing_state(state):
+    return _set_subject_state(_filing, state)
 
 
 def register_vehicle(case, actor, ctx):
@@ -320,12 +324,7 @@ def apply_vehicle_change(case, actor, ctx):
 
 
 def set_vehicle_state(state):
-    def effect(case, actor, ctx):
-        vehicle = _vehicle(case)
-        vehicle.state = state
-        vehicle.state_since = _date(case.payload.get("effective_date")) or datetime.date.today()
-    effect.__name__ = f"set_vehicle_state_{state}"
-    return effect
+    return _set_subject_state(_vehicle, state)
 
 
 PAYLOAD_LABELS = {
