@@ -79,3 +79,16 @@ class GuardFailedError(DomainError):
     def __init__(self, reasons: list[str]):
         self.reasons = [str(r) for r in reasons]
         super().__init__("；".join(self.reasons))
+
+
+# ----- used-car module ------------------------------------------------------------------------
+class UsedCarNotConfirmedError(DomainError):
+    """Sales entry, import or a report before the authority confirmed a filing (U4)."""
+
+    code = 403
+
+
+class ImmutableFieldError(DomainError):
+    """An attempt to change a field that never changes after registration (U1)."""
+
+    code = 422

@@ -9,6 +9,8 @@ from app.models import (  # noqa: F401
     org,
     outbox,
     rental,
+    report,
+    usedcar,
     workflow,
 )
 from app.models.base import Model  # noqa: F401

@@ -83,7 +83,9 @@ class Enterprise(Model):
     __table_args__ = (UniqueConstraint("uscc", name="uq_enterprise_uscc"),)
     id = Column(Integer, primary_key=True)
     name = Column(String(200), nullable=False, index=True)
-    uscc = Column(String(18), nullable=False)
+    # Nullable: a used-car enterprise registered under the old three-certificate system has
+    # none (it logs in with its business licence number instead).
+    uscc = Column(String(18))
     region_code = Column(String(6), ForeignKey("region.code"), nullable=False, index=True)
     region = relationship("Region", lazy="joined")
     status = Column(String(16), nullable=False, default="active")

@@ -355,20 +355,23 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
     db.session.flush()
 
 
-def review_transitions(*, submit_roles, guards=(), submit_guards=(), effects=()) -> list:
+def review_transitions(*, submit_roles, guards=(), submit_guards=(), effects=(),
+                       approve_label=None, can_reject: bool = True) -> list:
     """The usual review cycle: submit → approve / reject / return; resubmit after a return
     or a rejection; withdraw while open. `guards` run on submit, resubmit and approve (the
-    world may have changed since submission); `submit_guards` only when the applicant acts."""
+    world may have changed since submission); `submit_guards` only when the applicant acts.
+    A confirmation (used-car filings) is approve labelled "Confirm", without reject."""
     submit_roles = frozenset(submit_roles)
     applicant_roles = submit_roles - {REGULATOR}
+    reject = [Transition("reject", (SUBMITTED,), REJECTED, {REGULATOR}, label=_l("Reject"),
+                         needs_opinion=True, decides=True, style="danger")]
     return [
         Transition("submit", (None,), SUBMITTED, submit_roles, label=_l("Submit"),
                    guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True),
-        Transition("approve", (SUBMITTED,), APPROVED, {REGULATOR}, label=_l("Approve"),
-                   guards=tuple(guards), effects=tuple(effects), decides=True,
-                   style="success"),
-        Transition("reject", (SUBMITTED,), REJECTED, {REGULATOR}, label=_l("Reject"),
-                   needs_opinion=True, decides=True, style="danger"),
+        Transition("approve", (SUBMITTED,), APPROVED, {REGULATOR},
+                   label=approve_label or _l("Approve"), guards=tuple(guards),
+                   effects=tuple(effects), decides=True, style="success"),
+        *(reject if can_reject else []),
         Transition("return", (SUBMITTED,), RETURNED, {REGULATOR},
                    label=_l("Return for correction"), needs_opinion=True, style="warning"),
         Transition("resubmit", (RETURNED, REJECTED), SUBMITTED, applicant_roles,
