@@ -75,6 +75,11 @@ PV_JOB = "Job"
 PV_ANNOUNCEMENT = "Announcement"  # managing announcements (reading them is public)
 PV_INBOX = "Inbox"
 PV_DASHBOARD = "Dashboard"
+# Used-car module (seed 001)
+PV_USEDCAR_FILING = "UsedCarFiling"  # filing forms of the enterprise's business types (U3)
+PV_USEDCAR_SALE = "UsedCarSale"  # sales records, their import (U5-U6)
+PV_USEDCAR_REPORT = "UsedCarReport"  # monthly / quarterly trade reports (U7-U8)
+PV_USEDCAR_OVERSIGHT = "UsedCarOversight"  # authority: missing reports, aggregates (U9)
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -107,6 +112,16 @@ MENU_ANNOUNCEMENTS = "Announcements"
 MENU_MANAGE_ANNOUNCEMENTS = "Manage announcements"
 MENU_CAT_CONTENT = "Announcements and notices"
 MENU_RENTAL_PUBLIC = "Rental public services"  # R1-R4 for anonymous visitors
+MENU_CAT_USEDCAR = "Used-car circulation"
+MENU_USEDCAR_FILING = "Used-car filing"
+MENU_USEDCAR_SALE_ENTRY = "Sales entry"
+MENU_USEDCAR_SALES = "Sales records"
+MENU_USEDCAR_MONTHLY = "Monthly trade reports"
+MENU_USEDCAR_QUARTERLY = "Appraisal quarterly reports"
+MENU_USEDCAR_CONFIRM = "Filing confirmation queue"
+MENU_USEDCAR_MISSING = "Missing reports"
+MENU_USEDCAR_AGGREGATES = "Regional aggregates"
+MENU_USEDCAR_EXTENSIONS = "Report window extensions"
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -132,6 +147,9 @@ PERMISSION_LABELS = {
     "can_transition": _l("process cases"),
     "can_counter": _l("counter entry"),
     "can_forms": _l("fill in application forms"),
+    "can_print": _l("print"),
+    "can_import": _l("import"),
+    "can_extend": _l("extend report windows"),
 }
 VIEW_LABELS = {
     PV_ENTERPRISE: _l("Enterprise information"),
@@ -159,6 +177,10 @@ VIEW_LABELS = {
     PV_DASHBOARD: _l("Dashboard"),
     MENU_ANNOUNCEMENTS: _l("Announcements"),
     MENU_CAT_CONTENT: _l("Announcements and notices"),
+    PV_USEDCAR_FILING: _l("Used-car filing"),
+    PV_USEDCAR_SALE: _l("Used-car sales records"),
+    PV_USEDCAR_REPORT: _l("Used-car trade reports"),
+    MENU_CAT_USEDCAR: _l("Used-car circulation"),
 }
 
 
@@ -184,6 +206,12 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_RENTAL, ("can_forms",)),
     *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES, MENU_CASES,
             MENU_RENTAL_FORMS, MENU_VEHICLE_FORMS),
+    # used-car module (seed 001)
+    *_perms(PV_USEDCAR_FILING, READ + EXPORT + ("can_edit", "can_print")),
+    *_perms(PV_USEDCAR_SALE, READ + WRITE + EXPORT + ("can_import",)),
+    *_perms(PV_USEDCAR_REPORT, READ + EXPORT + ("can_add", "can_edit")),
+    *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALE_ENTRY, MENU_USEDCAR_SALES,
+            MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY),
     # Inbox (own cases and notices), dashboard of the enterprise, announcements.
     ("can_list", PV_INBOX),
     ("can_list", PV_DASHBOARD),
@@ -227,6 +255,13 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_RENTAL_FILING, READ + EXPORT + ("can_certificate",)),
         *_menus(MENU_CAT_RENTAL, MENU_REVIEW, MENU_COUNTER, MENU_VEHICLES, MENU_CASES,
                 MENU_RENTAL_FILING),
+        *_perms(PV_USEDCAR_FILING, READ + EXPORT + ("can_print",)),
+        *_perms(PV_USEDCAR_SALE, READ + EXPORT),
+        *_perms(PV_USEDCAR_REPORT, READ + EXPORT),
+        *_perms(PV_USEDCAR_OVERSIGHT, ("can_list", "can_export", "can_extend")),
+        *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_CONFIRM, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES,
+                MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_MISSING,
+                MENU_USEDCAR_AGGREGATES, MENU_USEDCAR_EXTENSIONS),
     ],
     ROLE_AUDITOR: [
         *CONTENT_READER,
@@ -242,6 +277,13 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_VEHICLE, READ + EXPORT),
         *_perms(PV_RENTAL_FILING, READ + EXPORT),
         *_menus(MENU_CAT_RENTAL, MENU_VEHICLES, MENU_CASES, MENU_RENTAL_FILING),
+        # Auditors read and export; they change nothing (U9).
+        *_perms(PV_USEDCAR_FILING, READ + EXPORT + ("can_print",)),
+        *_perms(PV_USEDCAR_SALE, READ + EXPORT),
+        *_perms(PV_USEDCAR_REPORT, READ + EXPORT),
+        *_perms(PV_USEDCAR_OVERSIGHT, ("can_list", "can_export")),
+        *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES, MENU_USEDCAR_MONTHLY,
+                MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_MISSING, MENU_USEDCAR_AGGREGATES),
     ],
     ROLE_ENT_ADMIN: [
         *SELF_SERVICE,
@@ -264,6 +306,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_RENTAL_FILING, READ),
         *_menus(MENU_CAT_RENTAL, MENU_RENTAL_HOME, MENU_RENTAL_FILING, MENU_VEHICLES,
                 MENU_CASES),
+        *_perms(PV_USEDCAR_FILING, READ + ("can_print",)),
+        *_perms(PV_USEDCAR_SALE, READ),
+        *_perms(PV_USEDCAR_REPORT, READ),
+        *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES, MENU_USEDCAR_MONTHLY,
+                MENU_USEDCAR_QUARTERLY),
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
     # Anonymous visitors: the public announcement pages need no permission, only the menu.
