@@ -2,43 +2,31 @@
 
 from __future__ import annotations
 
-import re
-
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from vininfo import Vin
-from vininfo.exceptions import ValidationError as VinError
 from wtforms import DateField, HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.models.rental import VEHICLE_TYPES, VEHICLE_USAGES
-
-# Civil plates: province + issuing-office letter + 5 characters, or 6 for new-energy plates
-# (GA 36-2018). I and O are never used.
-PLATE_RE = re.compile(
-    r"^[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼]"
-    r"[A-HJ-NP-Z](?:[A-HJ-NP-Z0-9]{5}|[DFA-HJK][A-HJ-NP-Z0-9]{5})$")
-
-
-def normalise_plate(value: str) -> str:
-    return re.sub(r"[\s·•.\-]", "", value or "").upper()
+from app.services.identifiers import (
+    is_valid_plate,
+    is_valid_vin,
+    normalise_plate,
+    normalise_vin,
+)
 
 
 def validate_plate(form, field):
     field.data = normalise_plate(field.data)
-    if not PLATE_RE.match(field.data):
+    if not is_valid_plate(field.data):
         raise ValidationError(gettext(
             "Not a valid plate number (e.g. 粤A12345, new-energy 粤AD12345)."))
 
 
 def validate_vin(form, field):
-    field.data = re.sub(r"\s", "", field.data or "").upper()
-    try:
-        ok = len(field.data) == 17 and Vin(field.data).verify_checksum()
-    except VinError:
-        ok = False
-    if not ok:
+    field.data = normalise_vin(field.data)
+    if not is_valid_vin(field.data):
         raise ValidationError(gettext(
             "Not a valid VIN: 17 characters without I, O or Q, with a correct check digit "
             "in position 9."))
