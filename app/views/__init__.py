@@ -142,3 +142,17 @@ def register_views(appbuilder) -> None:
     for api in (AnnouncementApi, PublicAnnouncementApi, InboxApi, DashboardApi):
         appbuilder.add_api(api)
     register_jinja_globals(current_app)
+
+    # Used-car module (seed 001): sales records (U5-U6).
+    from app.views.usedcar_sales import UsedCarSaleApi, UsedCarSaleView
+
+    # The seed's order: entry, then the list.
+    sales = appbuilder.add_view_no_menu(UsedCarSaleView)
+    appbuilder.add_link(s.MENU_USEDCAR_SALE_ENTRY, href="UsedCarSaleView.add",
+                        label=_l("Used-car sales entry"), icon="fa-plus-square",
+                        category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
+                        category_icon="fa-car-side", baseview=sales)
+    appbuilder.add_link(s.MENU_USEDCAR_SALES, href="UsedCarSaleView.list",
+                        label=_l("Used-car sales records"), icon="fa-list",
+                        category=s.MENU_CAT_USEDCAR, baseview=sales)
+    appbuilder.add_api(UsedCarSaleApi)

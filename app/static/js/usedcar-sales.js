@@ -1,0 +1,118 @@
+// Used-car sales entry form (seed 001 §2.4.1): the price in Chinese capitals while typing
+// (the server derives the same text with cn2an, app/services/money.py), the agent section
+// shown only with an agent, the code field's label following "enterprise" / "has a unified
+// code", and delete confirmations. No inline script (CSP).
+(function (root) {
+  "use strict";
+
+  var DIGITS = "零壹贰叁肆伍陆柒捌玖";
+  var UNITS = ["", "拾", "佰", "仟"];
+  var GROUPS = ["", "万", "亿"];
+
+  // "12345.67" -> "壹万贰仟叁佰肆拾伍元陆角柒分"; "" for anything that is not an amount
+  // with at most 2 decimals below 1,000,000,000,000.
+  function capitals(value) {
+    var text = String(value === undefined || value === null ? "" : value)
+      .replace(/[,，\s]/g, "").replace(/^[¥￥]/, "");
+    if (!/^\d+(\.\d{1,2})?$/.test(text)) { return ""; }
+    var parts = text.split(".");
+    var whole = parts[0].replace(/^0+/, "");
+    var cents = ((parts[1] || "") + "00").slice(0, 2);
+    if (whole.length > 12) { return ""; }
+    var jiao = +cents.charAt(0);
+    var fen = +cents.charAt(1);
+    if (!whole && !jiao && !fen) { return "零元整"; }
+    var out = "";
+    if (whole) {
+      var groups = [];
+      for (var end = whole.length; end > 0; end -= 4) {
+        groups.unshift(whole.slice(Math.max(0, end - 4), end));
+      }
+      var zeroPending = false;
+      for (var g = 0; g < groups.length; g++) {
+        var group = parseInt(groups[g], 10);
+        var unit = GROUPS[groups.length - 1 - g];
+        if (group === 0) { zeroPending = out !== ""; continue; }
+        if (out && (zeroPending || group < 1000)) { out += "零"; }
+        zeroPending = false;
+        var digits = ("0000" + group).slice(-4);
+        var inner = "";
+        var zero = false;
+        for (var i = 0; i < 4; i++) {
+          var d = +digits.charAt(i);
+          if (d === 0) { zero = inner !== ""; continue; }
+          if (zero) { inner += "零"; zero = false; }
+          inner += DIGITS.charAt(d) + UNITS[3 - i];
+        }
+        out += inner + unit;
+      }
+      out += "元";
+    }
+    if (!jiao && !fen) { return out + "整"; }
+    if (jiao) { out += DIGITS.charAt(jiao) + "角"; } else if (whole) { out += "零"; }
+    if (fen) { out += DIGITS.charAt(fen) + "分"; }
+    return out;
+  }
+
+  if (typeof module !== "undefined" && module.exports) {
+    module.exports = { capitals: capitals };
+  }
+  if (typeof document === "undefined") { return; }
+
+  function setDisabled(box, off) {
+    Array.prototype.forEach.call(box.querySelectorAll("input, select"), function (el) {
+      el.disabled = off;
+    });
+  }
+
+  // Price in capitals.
+  var price = document.getElementById("price");
+  var words = document.getElementById("price-words");
+  if (price && words) {
+    var update = function () { words.textContent = capitals(price.value); };
+    price.addEventListener("input", update);
+    update();
+  }
+
+  // Code label and "has a unified code" per party.
+  function syncParty(prefix) {
+    var ent = document.querySelector("[data-party-enterprise='" + prefix + "']");
+    var uscc = document.querySelector("[data-party-uscc='" + prefix + "']");
+    var label = document.querySelector("[data-code-label='" + prefix + "'] .label-text");
+    if (!ent || !uscc || !label) { return; }
+    var isEnt = ent.value === "1";
+    var sectionOff = ent.disabled;
+    if (!isEnt) { uscc.value = "0"; }
+    uscc.disabled = sectionOff || !isEnt;
+    var holder = label.parentNode;
+    var kind = !isEnt ? "ric" : (uscc.value === "1" ? "uscc" : "org");
+    label.textContent = holder.getAttribute("data-label-" + kind);
+  }
+  ["buyer", "seller", "agent"].forEach(function (prefix) {
+    var ent = document.querySelector("[data-party-enterprise='" + prefix + "']");
+    var uscc = document.querySelector("[data-party-uscc='" + prefix + "']");
+    if (ent) { ent.addEventListener("change", function () { syncParty(prefix); }); }
+    if (uscc) { uscc.addEventListener("change", function () { syncParty(prefix); }); }
+  });
+
+  // The agent section: shown (and posted) only with an agent.
+  var toggle = document.querySelector("[data-agent-toggle]");
+  var agent = document.getElementById("agent-fields");
+  if (toggle && agent) {
+    var syncAgent = function () {
+      var on = toggle.value === "1";
+      agent.classList.toggle("hidden", !on);
+      setDisabled(agent, !on);
+      syncParty("agent");
+    };
+    toggle.addEventListener("change", syncAgent);
+    syncAgent();
+  }
+
+  // Confirmations (delete).
+  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!root.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
+})(typeof window !== "undefined" ? window : this);
