@@ -15,14 +15,14 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from app.errors import ImmutableFieldError, UsedCarNotConfirmedError
-from app.models.org import Enterprise, Sector
+from app.models.org import Enterprise
 from app.models.usedcar import UsedCarFiling, UsedCarProfile
-from app.models.workflow import Application
+from app.models.workflow import Application, TransitionLog
 from app.workflows import usedcar as wf
 from tests.conftest import ids, login
 
 NAME_C = "广州市羊城二手车交易市场有限公司"
-NAME_D = "广州市番禺区诚信二手车经纪有限公司"
+NAME_D = "广州市天河诚信二手车经纪有限公司"
 BASE = "/usedcar/filing"
 
 
@@ -30,7 +30,10 @@ BASE = "/usedcar/filing"
 def ent_c(db_session):
     """ent.c as a used-car market and appraisal institution, registered, nothing filed."""
     ent = db_session.query(Enterprise).filter_by(name=NAME_C).one()
-    db_session.query(Application).filter_by(enterprise_id=ent.id, kind=wf.FILING).delete()
+    cases = [c.id for c in db_session.query(Application.id).filter_by(enterprise_id=ent.id,
+                                                                       kind=wf.FILING)]
+    db_session.query(TransitionLog).filter(TransitionLog.application_id.in_(cases)).delete()
+    db_session.query(Application).filter(Application.id.in_(cases)).delete()
     db_session.query(UsedCarFiling).filter_by(enterprise_id=ent.id).delete()
     profile = db_session.query(UsedCarProfile).filter_by(enterprise_id=ent.id).first()
     if profile is None:
@@ -44,30 +47,13 @@ def ent_c(db_session):
 
 @pytest.fixture()
 def ent_d(db_session, ent_c):
-    """A second used-car enterprise (a broker) with its own admin, for tenancy."""
-    from app.security import ROLE_ENT_ADMIN
-
-    sector = db_session.query(Sector).filter_by(code="usedcar").one()
-    ent = Enterprise(name=NAME_D, uscc="91440113MA5D00002X", region_code="440111",
-                     sectors=[sector])
-    db_session.add(ent)
-    db_session.flush()
-    db_session.add(UsedCarProfile(enterprise_id=ent.id, enterprise_type="dealer",
-                                  business_types="broker"))
-    from flask import current_app
-
-    sm = current_app.appbuilder.sm
-    user = sm.add_user("ent.d", "诚", "信", "ent.d@chengxin.example.cn",
-                       sm.find_role(ROLE_ENT_ADMIN), password="Enterprise#2026")
-    user.enterprise_id = ent.id
-    user.must_change_password = False
-    db_session.commit()
-    return ent.id
+    """The demo's second used-car enterprise (a broker, ent.d), for tenancy."""
+    return db_session.query(Enterprise.id).filter_by(name=NAME_D).scalar()
 
 
 def _client(app, username, password=None):
     c = app.test_client()
-    resp = login(c, username, password or ("Enterprise#2026" if username == "ent.d" else None))
+    resp = login(c, username, password)
     assert resp.status_code == 302, resp.data[:300]
     return c
 
@@ -215,7 +201,7 @@ def test_awaiting_confirmation_the_form_is_locked_until_withdrawn(app, db_sessio
 def test_confirmation_writes_the_filing_and_opens_sales_and_reports(app, db_session, ent_c):
     _submit_market(app)
     [case] = _cases(db_session, ent_c)
-    with pytest.raises(UsedCarNotConfirmedError, match="not been confirmed"):
+    with pytest.raises(UsedCarNotConfirmedError, match="尚未经地方商务主管部门确认"):
         wf.ensure_confirmed(ent_c)
     _review(app, case.id, "approve")
     db_session.expire_all()
@@ -393,3 +379,17 @@ def test_name_uscc_and_type_of_a_usedcar_enterprise_never_change(app, db_session
     rental = db_session.get(Enterprise, ids(db_session)["ent_a"])
     rental.name = "广州市穗通汽车租赁集团有限公司"
     db_session.commit()
+
+
+# ----- menus per sector ------------------------------------------------------------------
+def test_module_menus_follow_the_sectors_of_the_user(app, ent_c):
+    rental = _client(app, "ent.a").get("/usedcar/filings/list/").get_data(as_text=True)
+    usedcar = _client(app, "ent.c").get(f"{BASE}/").get_data(as_text=True)
+    assert "/rental/home" in rental and f"{BASE}/" not in rental
+    assert f"{BASE}/" in usedcar and "/rental/home" not in usedcar
+    regulator = _client(app, "reg.usedcar").get("/usedcar/filings/list/").get_data(
+        as_text=True)
+    assert "_flt_0_kind=usedcar_filing" in regulator and "/review/counter/vehicle" not in regulator
+    both = _client(app, "auditor").get("/usedcar/filings/list/").get_data(as_text=True)
+    assert "/usedcar/filings/list/" in both or f"{BASE}/" in both
+    assert "/rental/" in both
