@@ -32,6 +32,8 @@ ENTERPRISES = [
      "周丽华", "13900139002", "深圳市福田区深南大道6008号特区报业大厦20楼"),
     ("C", "广州市羊城二手车交易市场有限公司", "91440101MA9W4CJB23", "440111", ["usedcar"],
      "李国栋", "何美玲", "13700137003", "广州市白云区机场路1308号"),
+    ("D", "广州市天河诚信二手车经纪有限公司", "91440106MA5D0K3N2M", "440106", ["usedcar"],
+     "郑志诚", "郑晓东", "13600136004", "广州市天河区黄埔大道西668号"),
 ]
 
 USERS = [
@@ -50,6 +52,8 @@ USERS = [
      "ent.b@pengcheng.example.cn", None),
     ("ent.c", "Enterprise#2026", s.ROLE_ENT_ADMIN, "C", "李", "国栋",
      "ent.c@yangcheng.example.cn", None),
+    ("ent.d", "Enterprise#2026", s.ROLE_ENT_ADMIN, "D", "郑", "晓东",
+     "ent.d@chengxin.example.cn", None),
 ]
 
 
@@ -103,6 +107,10 @@ def load_demo_data() -> None:
     from app.demo_rental import load_rental_demo
 
     load_rental_demo(orgs)
+
+    from app.demo_usedcar import load_usedcar_demo
+
+    load_usedcar_demo(orgs)
 
     from app.demo_content import load_content_demo
 

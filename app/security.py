@@ -113,6 +113,9 @@ MENU_MANAGE_ANNOUNCEMENTS = "Manage announcements"
 MENU_CAT_CONTENT = "Announcements and notices"
 MENU_RENTAL_PUBLIC = "Rental public services"  # R1-R4 for anonymous visitors
 MENU_CAT_USEDCAR = "Used-car circulation"
+# A module's menu shows only to enterprises and authorities of its sector (a used-car dealer
+# has no use for the rental menu, even with the same Enterprise Admin role).
+MENU_CATEGORY_SECTORS = {"Rental filing": "rental", "Used-car circulation": "usedcar"}
 MENU_USEDCAR_FILING = "Used-car filing"
 MENU_USEDCAR_SALE_ENTRY = "Sales entry"
 MENU_USEDCAR_SALES = "Sales records"
@@ -404,6 +407,39 @@ class AppSecurityManager(SecurityManager):
                     .all())
             cache[key] = frozenset((perm, view) for perm, view in rows)
         return (permission_name, view_name) in cache[key]
+
+    # ----- menus of other sectors are hidden ---------------------------------------------
+    def _menu_sectors(self) -> set[str] | None:
+        """The sectors whose module menus the signed-in user sees; None = all."""
+        user = getattr(g, "user", None)
+        if user is None or not getattr(user, "is_authenticated", False):
+            return None
+        from app.models.base import authority_sectors
+
+        if getattr(user, "enterprise_id", None):
+            from app.models.org import Enterprise
+
+            ent = self.session.get(Enterprise, user.enterprise_id)
+            return {s.code for s in ent.sectors} if ent is not None else set()
+        if getattr(user, "authority_id", None):
+            return set(authority_sectors(user.authority_id))
+        return None
+
+    def has_access(self, permission_name, view_name) -> bool:
+        sector = MENU_CATEGORY_SECTORS.get(view_name) if permission_name == MENU else None
+        if sector is not None and has_request_context():
+            sectors = self._menu_sectors()
+            if sectors is not None and sector not in sectors:
+                return False
+        return super().has_access(permission_name, view_name)
+
+    def get_user_menu_access(self, menu_names=None):
+        allowed = super().get_user_menu_access(menu_names)
+        sectors = self._menu_sectors() if has_request_context() else None
+        if sectors is None:
+            return allowed
+        return {name for name in allowed
+                if name not in MENU_CATEGORY_SECTORS or MENU_CATEGORY_SECTORS[name] in sectors}
 
     # ----- 2FA policy -----------------------------------------------------------------
     def totp_required(self, user) -> bool:

@@ -235,7 +235,12 @@ def jurisdiction_id_list(authority_id: int, sector: str | None = None) -> list[i
 
 
 def _sector_criteria(model, ids):
-    return _criteria(model, lambda cls: cls.enterprise_id.in_(ids))
+    """A plain expression, not a lambda: one lambda used for several models in the same
+    statement binds its closure variable under one parameter name, so the last model's id
+    list would silently apply to all of them (a used-car regulator saw no used-car rows
+    because the rental list, empty for it, came last)."""
+    return with_loader_criteria(model, model.enterprise_id.in_(ids), include_aliases=True,
+                                propagate_to_loaders=False)
 
 
 def _application_criteria(authority_id: int):

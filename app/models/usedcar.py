@@ -244,6 +244,18 @@ class UsedCarReportRow(TenantMixin, Model):
 _IMMUTABLE = {Enterprise: ("name", "uscc"), UsedCarProfile: ("enterprise_type",)}
 
 
+def _keep_old_value(target, value, oldvalue, initiator):
+    return value
+
+
+# active_history: the old value is loaded before a change even when the row was expired
+# (after a commit), so the flush below always sees what it was.
+for _model, _names in _IMMUTABLE.items():
+    for _name in _names:
+        event.listen(getattr(_model, _name), "set", _keep_old_value, active_history=True,
+                     retval=True)
+
+
 @event.listens_for(Session, "before_flush")
 def _refuse_immutable_changes(session, flush_context, instances):
     for obj in session.dirty:

@@ -58,18 +58,18 @@ def _date(value) -> str:
     return format_date(value, "long") if value else ""
 
 
-def issuing_authority(enterprise_id: int) -> str | None:
-    """The name of the authority that issues the enterprise's rental certificates: the
-    authority (holding the rental sector) of the last reviewer who approved one of the
-    enterprise's cases; else the one rental authority whose region covers the enterprise most
-    closely, when there is exactly one. None when it cannot be told."""
+def issuing_authority(enterprise_id: int, sector: str = RENTAL_SECTOR) -> str | None:
+    """The name of the authority that issues the enterprise's certificates in `sector`: the
+    authority (holding that sector) of the last reviewer who approved one of the
+    enterprise's cases; else the one authority of the sector whose region covers the
+    enterprise most closely, when there is exactly one. None when it cannot be told."""
     from app.models.identity import AppUser
     from app.models.org import Authority, Enterprise, Sector
     from app.models.workflow import Application, TransitionLog
 
     with unscoped():  # the reviewer and the authority are outside an enterprise's scope
-        rental_authorities = (select(Authority.id).join(Authority.sectors)
-                              .where(Sector.code == RENTAL_SECTOR))
+        sector_authorities = (select(Authority.id).join(Authority.sectors)
+                              .where(Sector.code == sector))
         name = db.session.execute(
             select(Authority.name)
             .select_from(TransitionLog)
@@ -78,7 +78,7 @@ def issuing_authority(enterprise_id: int) -> str | None:
             .join(Authority, Authority.id == AppUser.authority_id)
             .where(Application.enterprise_id == enterprise_id,
                    TransitionLog.to_state == "approved",
-                   Authority.id.in_(rental_authorities))
+                   Authority.id.in_(sector_authorities))
             .order_by(TransitionLog.at.desc(), TransitionLog.id.desc())
             .limit(1)
         ).scalar_one_or_none()
@@ -91,7 +91,7 @@ def issuing_authority(enterprise_id: int) -> str | None:
             return None
         candidates = db.session.execute(
             select(Authority.name, Authority.region_prefix)
-            .where(Authority.id.in_(rental_authorities))
+            .where(Authority.id.in_(sector_authorities))
         ).all()
     covering = [(len(prefix or ""), name) for name, prefix in candidates
                 if region.startswith(prefix or "")]

@@ -55,6 +55,9 @@ def register_views(appbuilder) -> None:
     from app.services.certificates import register_documents as register_rental_documents
 
     register_rental_documents()
+    from app.services.usedcar_documents import register_documents as register_usedcar_documents
+
+    register_usedcar_documents()
 
     enterprises = appbuilder.add_view(
         EnterpriseModelView, s.MENU_ENTERPRISES, label=_l("Enterprises"), icon="fa-building",
@@ -127,6 +130,18 @@ def register_views(appbuilder) -> None:
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):
         appbuilder.add_api(api)
+
+    # Used-car circulation (seed 001): filings confirmed by the local commerce authority.
+    from app.views.usedcar import UsedCarFilingFormsView, UsedCarFilingView
+
+    appbuilder.add_link(s.MENU_USEDCAR_CONFIRM, href="/review/list/?_flt_0_kind=usedcar_filing",
+                        label=_l("Filing confirmation queue"), icon="fa-tasks",
+                        category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
+                        category_icon="fa-car-side")
+    appbuilder.add_view(UsedCarFilingFormsView, s.MENU_USEDCAR_FILING,
+                        label=_l("Enterprise filing"), icon="fa-id-card",
+                        category=s.MENU_CAT_USEDCAR)
+    appbuilder.add_view_no_menu(UsedCarFilingView)
 
     # Inbox, dashboard, announcements (SPEC X15, X17, X18).
     appbuilder.add_view(InboxView, s.MENU_INBOX, label=_l("Inbox"), icon="fa-inbox")

@@ -191,7 +191,7 @@ def test_rental_journey_from_application_to_verified_certificate(new_session, sn
     page.select_option("#region_code", APPLICANT["region_code"])
     page.check("#time_share-1")  # no time-share rental
     page.click("#add-premises")  # a second premises row, added by static JS
-    expect(page.locator("[data-premises-row]")).to_have_count(2)
+    expect(page.locator("[data-row]")).to_have_count(2)
     for i, premises in enumerate(APPLICANT["premises"]):
         for key, value in premises.items():
             page.fill(f"#premises-{i}-{key}", value)

@@ -1,25 +1,26 @@
-// Rental forms: add / remove business-premises rows; print buttons. No inline script (CSP).
+// Form behaviours of the module pages (rental, used-car): repeating sub-table rows (premises,
+// branches), captcha refresh, confirmations, print buttons. No inline script (CSP).
 (function () {
   "use strict";
 
   function renumber(list) {
-    var rows = list.querySelectorAll("[data-premises-row]");
+    var rows = list.querySelectorAll("[data-row]");
     for (var i = 0; i < rows.length; i++) {
-      var no = rows[i].querySelector(".premises-no");
+      var no = rows[i].querySelector(".row-no");
       if (no) { no.textContent = String(i + 1); }
     }
   }
 
-  var boxes = document.querySelectorAll("[data-premises]");
+  var boxes = document.querySelectorAll("[data-rows]");
   Array.prototype.forEach.call(boxes, function (box) {
-    var list = box.querySelector(".premises-rows");
+    var list = box.querySelector(".rows-list");
     var tpl = document.getElementById(box.getAttribute("data-template"));
     var max = parseInt(box.getAttribute("data-max") || "50", 10);
     var next = parseInt(box.getAttribute("data-next") || "1", 10);
-    var add = box.querySelector("[data-add-premises]");
+    var add = box.querySelector("[data-add-row]");
     if (!list || !tpl || !add) { return; }
     add.addEventListener("click", function () {
-      if (list.querySelectorAll("[data-premises-row]").length >= max) { return; }
+      if (list.querySelectorAll("[data-row]").length >= max) { return; }
       var holder = document.createElement("div");
       holder.innerHTML = tpl.innerHTML.replace(/__index__/g, String(next)).trim();
       next += 1;
@@ -30,10 +31,10 @@
       if (first) { first.focus(); }
     });
     list.addEventListener("click", function (event) {
-      var button = event.target.closest ? event.target.closest("[data-remove-premises]") : null;
+      var button = event.target.closest ? event.target.closest("[data-remove-row]") : null;
       if (!button) { return; }
-      var rows = list.querySelectorAll("[data-premises-row]");
-      var row = button.closest("[data-premises-row]");
+      var rows = list.querySelectorAll("[data-row]");
+      var row = button.closest("[data-row]");
       if (rows.length <= 1) {
         // Keep one row: clear it instead.
         Array.prototype.forEach.call(row.querySelectorAll("input"), function (input) {
