@@ -18,6 +18,7 @@ from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
 from app.models.org import Enterprise
 from app.models.rental import Vehicle
+from app.models.usedcar import UsedCarSale
 from app.models.workflow import Application
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -44,6 +45,8 @@ def foreign(app, as_user, db_session):
     vehicle = db_session.query(Vehicle).filter_by(enterprise_id=k["ent_b"]).first()
     case = db_session.query(Application).filter_by(enterprise_id=k["ent_b"],
                                                    state="submitted").first()
+    sale = _sale_of(k["ent_b"])
+    db_session.add(sale)
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -66,7 +69,23 @@ def foreign(app, as_user, db_session):
         "Authority": min(k["authorities"].values()),
         "Job": job.id,
         "Inbox": notice.id,
+        "UsedCarSale": sale.id,
     }
+
+
+def _sale_of(enterprise_id) -> UsedCarSale:
+    """A used-car sales record owned by enterprise B (its buyer's name is a B marker)."""
+    import datetime
+    from decimal import Decimal
+
+    return UsedCarSale(
+        enterprise_id=enterprise_id, report_date=datetime.date(2024, 5, 1),
+        buyer_name="鹏程二手车买家", buyer_code="11010519491231002X", buyer_address="深圳",
+        buyer_mobile="13900139002", seller_name="卖家", seller_code="11010519491231002X",
+        seller_address="深圳", seller_mobile="13800138000", plate="粤B12345",
+        registration_no="440012345678", vin="WDD2050461F123456", brand_model="奔驰",
+        vehicle_type="小型轿车", category="basic", transfer_office="深圳市车管所",
+        price=Decimal("100000"), operator_name="鹏程")
 
 
 def _b_state(db_session, foreign) -> str:
@@ -78,7 +97,9 @@ def _b_state(db_session, foreign) -> str:
     att = db_session.get(Attachment, foreign["Attachment"])
     vehicle = db_session.get(Vehicle, foreign["Vehicle"])
     case = db_session.get(Application, foreign["Application"])
+    sale = db_session.get(UsedCarSale, foreign["UsedCarSale"])
     data = [vehicle.plate, vehicle.state, vehicle.brand, case.state, case.version,
+            sale.buyer_name, sale.price, sale.plate, sale.enterprise_id,
             case.assignee_id, len(case.history),
             ent.name, ent.uscc, ent.status, ent.contact_mobile, user.username, user.password,
             user.active, user.email, user.must_change_password, sorted(r.name for r in user.roles),
@@ -116,7 +137,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent", "Vehicle", "Application", "Job", "Inbox"}
+                    "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):

@@ -22,7 +22,7 @@ from vininfo import Vin
 from app.models.identity import AppUser
 from app.models.org import Enterprise, Sector
 from app.models.usedcar import UsedCarProfile, UsedCarSale
-from app.services import identifiers
+from app.services import idcodes, vehicle_codes
 from app.services.money import in_capitals
 from app.services.usedcar_sales import FIELDS, check_price, clean_sale, cross_row_errors
 
@@ -117,21 +117,27 @@ def make_sale(db_session, enterprise_id, **over) -> int:
 
 @pytest.fixture()
 def uc(app, db_session):
-    """C (demo, Guangzhou) confirmed; D (Guangzhou, ent.d) confirmed; E (Shenzhen, ent.e)
-    confirmed; each with sales records."""
+    """C (demo market, Guangzhou, confirmed) without its demo sales; F (Guangzhou, user
+    ucs.f) and S (Shenzhen, user ucs.s), both confirmed; a few sales records each."""
+    from sqlalchemy import delete
+
     from app.models.base import unscoped
 
     with app.test_request_context(), unscoped():
         k = ids(db_session)
         c = k["ent_c"]
-        db_session.add(UsedCarProfile(enterprise_id=c, has_uscc=True, enterprise_type="dealer",
-                                      business_types="market,dealer",
-                                      confirmed_on=datetime.datetime.now()))
+        db_session.execute(delete(UsedCarSale))
+        profile = db_session.query(UsedCarProfile).filter_by(enterprise_id=c).first()
+        if profile is None:
+            db_session.add(UsedCarProfile(enterprise_id=c, has_uscc=True,
+                                          enterprise_type="dealer", business_types="market"))
+            profile = db_session.query(UsedCarProfile).filter_by(enterprise_id=c).one()
+        profile.confirmed_on = profile.confirmed_on or datetime.datetime.now()
         db_session.commit()
-        d = _usedcar_enterprise(db_session, "广州市穗丰二手车经销有限公司", "91110000802100433B",
-                                "440106", "ent.d")
+        f = _usedcar_enterprise(db_session, "广州市穗丰二手车经销有限公司", "91110000802100433B",
+                                "440106", "ucs.f")
         e = _usedcar_enterprise(db_session, "深圳市鹏城二手车经纪有限公司", USCC_OK, "440304",
-                                "ent.e")
+                                "ucs.s")
         sales = {
             "c1": make_sale(db_session, c, buyer_name="王五", seller_name="赵六", plate="粤A11111",
                             vin=VIN_CN, report_date="2024-05-01", vehicle_type="小型轿车"),
@@ -141,12 +147,12 @@ def uc(app, db_session):
             "c3": make_sale(db_session, c, buyer_name="李四", seller_name="周八",
                             plate="粤A1234挂", vin=VIN_EU, report_date="2024-06-02",
                             vehicle_type="重型普通半挂车", category="trailer", **AGENT),
-            "d1": make_sale(db_session, d, buyer_name="穗丰买家", seller_name="穗丰卖家",
+            "f1": make_sale(db_session, f, buyer_name="穗丰买家", seller_name="穗丰卖家",
                             plate="粤A99999", operator_name="穗丰"),
             "e1": make_sale(db_session, e, buyer_name="鹏城买家", seller_name="鹏城卖家",
                             plate="粤B99999", operator_name="鹏城"),
         }
-    return {"c": c, "d": d, "e": e, "a": k["ent_a"], **sales}
+    return {"c": c, "f": f, "e": e, "a": k["ent_a"], **sales}
 
 
 def _login(app, username, password=PASSWORD):
@@ -240,12 +246,12 @@ def test_organisation_code_of_an_enterprise_without_uscc(ctx, code, ok):
 
 def test_org_code_check_digit_rule():
     # GB 11714 worked example and codes embedded in real USCCs.
-    assert identifiers.org_code_check_digit("D2143569") == "X"
-    assert identifiers.org_code_check_digit("71526726") == "X"
-    assert identifiers.org_code_check_digit("80210043") == "3"
+    assert idcodes.org_code_check("D2143569") == "X"
+    assert idcodes.org_code_check("71526726") == "X"
+    assert idcodes.org_code_check("80210043") == "3"
     # 11 - (sum % 11) == 11 is written 0; == 10 is X.
     for body in ("00000000", "10000001", "A0000000", "ZZZZZZZZ"):
-        check = identifiers.org_code_check_digit(body)
+        check = idcodes.org_code_check(body)
         total = sum(int(c, 36) * w for c, w in zip(body, (3, 7, 9, 10, 5, 8, 4, 2), strict=True))
         expected = 11 - total % 11
         assert check == {10: "X", 11: "0"}.get(expected, str(expected))
@@ -289,9 +295,9 @@ def test_plates(ctx, plate, ok):
 
 
 def test_rental_plates_stay_passenger_plates():
-    assert identifiers.is_valid_plate("粤A12345")
-    assert not identifiers.is_valid_plate("粤A1234挂")
-    assert identifiers.is_valid_plate("粤A1234挂", special=True)
+    assert vehicle_codes.is_valid_plate("粤A12345")
+    assert not vehicle_codes.is_valid_plate("粤A1234挂")
+    assert vehicle_codes.is_valid_plate("粤A1234挂", special=True)
 
 
 @pytest.mark.parametrize("value, ok", [
@@ -471,14 +477,14 @@ def test_the_entry_form_has_the_seeds_sections(as_user, uc):
 def test_add_saves_a_record_in_the_users_enterprise(as_user, db_session, uc):
     before = len(_sales(db_session, uc["c"]))
     r = as_user("ent.c").post("/usedcar/sales/add",
-                              data=good(enterprise_id=str(uc["d"]), buyer_name="新买家"))
+                              data=good(enterprise_id=str(uc["f"]), buyer_name="新买家"))
     assert r.status_code == 302 and "/usedcar/sales/show/" in r.location
     rows = _sales(db_session, uc["c"])
     assert len(rows) == before + 1
     sale = rows[-1]
     assert sale.buyer_name == "新买家" and sale.price == Decimal("85000.50")
     assert sale.has_agent is False and sale.agent_name is None
-    assert not any(s.buyer_name == "新买家" for s in _sales(db_session, uc["d"]))
+    assert not any(s.buyer_name == "新买家" for s in _sales(db_session, uc["f"]))
 
 
 def test_add_with_an_agent_and_the_next_button(as_user, db_session, uc):
@@ -540,7 +546,7 @@ def test_edit_uses_the_same_rules(as_user, db_session, uc):
     assert db_session.get(UsedCarSale, uc["c1"]).price == Decimal("85000.50")
     r = c.post(f"/usedcar/sales/edit/{uc['c1']}",
                data=good(buyer_name="王五改", price="90000", plate="粤A11111",
-                         enterprise_id=str(uc["d"])))
+                         enterprise_id=str(uc["f"])))
     assert r.status_code == 302 and r.location.endswith(f"/usedcar/sales/show/{uc['c1']}")
     db_session.expire_all()
     sale = db_session.get(UsedCarSale, uc["c1"])
@@ -667,7 +673,7 @@ def test_api_crud_with_the_same_rules(app, db_session, uc):
     assert r.status_code == 422
     assert set(r.get_json()["message"]) == {"vin", "buyer_mobile"}
     # The tenant is not the caller's to choose.
-    r = c.post("/api/v1/usedcarsale/", json={**body, "enterprise_id": uc["d"]}, headers=h)
+    r = c.post("/api/v1/usedcarsale/", json={**body, "enterprise_id": uc["f"]}, headers=h)
     assert r.status_code == 422 and "enterprise_id" in r.get_json()["message"]
     r = c.post("/api/v1/usedcarsale/", data="x", headers=h)
     assert r.status_code == 400
@@ -728,6 +734,19 @@ def test_nothing_is_written_before_confirmation(app, as_user, db_session, uc):
     assert [(s.id, s.buyer_name, s.price) for s in _sales(db_session, uc["c"])] == before
 
 
+def test_the_demo_broker_awaiting_confirmation_is_refused(app, as_user, db_session, uc):
+    """ent.d (demo): registered as a used-car broker, filing not confirmed yet."""
+    c = as_user("ent.d")
+    ent_d = db_session.query(AppUser).filter_by(username="ent.d").one().enterprise_id
+    r = c.get("/usedcar/sales/add", follow_redirects=True)
+    assert "/usedcar/sales/list/" in r.request.path and 'id="sales-not-confirmed"' in r.text
+    assert c.post("/usedcar/sales/add", data=good()).status_code == 302
+    api = app.test_client()
+    r = api.post("/api/v1/usedcarsale/", json=good(), headers=bearer(api_token(api, "ent.d")))
+    assert r.status_code == 403
+    assert _sales(db_session, ent_d) == []
+
+
 def test_an_enterprise_without_a_used_car_registration_cannot_enter_sales(app, as_user,
                                                                           db_session, uc):
     c = as_user("ent.a")
@@ -743,7 +762,7 @@ def test_an_enterprise_without_a_used_car_registration_cannot_enter_sales(app, a
 
 # ===== tenancy ================================================================================
 def test_another_enterprise_gets_404_for_a_foreign_row(app, db_session, uc):
-    d = _login(app, "ent.d")
+    d = _login(app, "ucs.f")
     pk = uc["c1"]
     for path in (f"/usedcar/sales/show/{pk}", f"/usedcar/sales/edit/{pk}"):
         assert d.get(path).status_code == 404, path
@@ -754,7 +773,7 @@ def test_another_enterprise_gets_404_for_a_foreign_row(app, db_session, uc):
     r = d.get("/usedcar/sales/export/")
     names = {row[FIELDS.index("buyer_name")] for row in _xlsx(r.data)[1:]}
     assert names == {"穗丰买家"}
-    h = bearer(api_token(app.test_client(), "ent.d", PASSWORD))
+    h = bearer(api_token(app.test_client(), "ucs.f", PASSWORD))
     assert d.get(f"/api/v1/usedcarsale/{pk}", headers=h).status_code == 404
     assert d.put(f"/api/v1/usedcarsale/{pk}", json={"price": "1"}, headers=h).status_code == 404
     assert d.delete(f"/api/v1/usedcarsale/{pk}", headers=h).status_code == 404

@@ -41,9 +41,11 @@ from decimal import Decimal, InvalidOperation
 
 from flask_babel import force_locale, get_locale, gettext
 from flask_babel import lazy_gettext as _l
+from stdnum.cn import ric
 
 from app.models.usedcar import CATEGORIES
-from app.services import identifiers as ids
+from app.services import idcodes
+from app.services import vehicle_codes as vc
 
 PARTIES = ("buyer", "seller", "agent")
 PARTY_FIELDS = ("name", "is_enterprise", "has_uscc", "code", "address", "mobile")
@@ -215,25 +217,23 @@ def _category_lookup() -> dict[str, str]:
 # ----- the rule -------------------------------------------------------------------------------
 def _clean_code(is_enterprise: bool, has_uscc: bool, raw, today) -> tuple[str, str | None]:
     kind, _label = CODE_KINDS[(is_enterprise, has_uscc)]
+    code = idcodes.compact(_text(raw))
     if kind == "ric":
-        code = ids.compact_ric(raw)
         if not code:
             return code, gettext("Enter the resident ID number.")
-        if not ids.is_valid_ric(code, today):
+        if not idcodes.is_resident_id(code) or ric.get_birth_date(code) > today:
             return code, gettext("Not a valid resident ID number (18 characters, check "
                                  "character in the last position).")
     elif kind == "uscc":
-        code = ids.compact_uscc(raw)
         if not code:
             return code, gettext("Enter the unified social credit code.")
-        if not ids.is_valid_uscc(code):
+        if not idcodes.is_uscc(code):
             return code, gettext("Not a valid unified social credit code (18 characters, "
                                  "check character in the last position).")
     else:
-        code = ids.compact_org_code(raw)
         if not code:
             return code, gettext("Enter the organisation code.")
-        if not ids.is_valid_org_code(code):
+        if not idcodes.is_org_code(code):
             return code, gettext("Not a valid organisation code (8 characters and a check "
                                  "character, e.g. 12345678-9).")
     return code, None
@@ -270,10 +270,10 @@ def _clean_party(prefix: str, data: Mapping, out: dict, errors: dict, words, tod
     elif len(address) > TEXT_LIMITS["address"]:
         errors[f"{prefix}_address"] = _too_long(TEXT_LIMITS["address"])
     out[f"{prefix}_address"] = address
-    mobile = ids.compact_mobile(_text(data.get(f"{prefix}_mobile")))
+    mobile = idcodes.compact(_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
     if not mobile:
         errors[f"{prefix}_mobile"] = gettext("Required.")
-    elif not ids.is_valid_mobile(mobile):
+    elif not idcodes.is_mobile(mobile):
         errors[f"{prefix}_mobile"] = gettext(
             "Not a valid mobile number (11 digits starting with 13-19).")
     out[f"{prefix}_mobile"] = mobile
@@ -334,10 +334,10 @@ def clean_sale(data: Mapping, *, today: datetime.date | None = None
                 errors[field] = gettext("Leave empty: there is no agent.")
             out[field] = None
 
-    plate = ids.normalise_plate(_text(data.get("plate")))
+    plate = vc.normalise_plate(_text(data.get("plate")))
     if not plate:
         errors["plate"] = gettext("Required.")
-    elif not ids.is_valid_plate(plate, special=True):
+    elif not vc.is_valid_plate(plate, special=True):
         errors["plate"] = gettext("Not a valid plate number (e.g. 粤A12345, new-energy "
                                   "粤AD12345, trailer 粤A1234挂).")
     out["plate"] = plate
@@ -350,13 +350,13 @@ def clean_sale(data: Mapping, *, today: datetime.date | None = None
             "Not a valid registration certificate number (12 digits).")
     out["registration_no"] = registration_no
 
-    vin = ids.normalise_vin(_text(data.get("vin")))
+    vin = vc.normalise_vin(_text(data.get("vin")))
     if not vin:
         errors["vin"] = gettext("Required.")
-    elif not ids.vin_format_ok(vin):
+    elif not vc.vin_format_ok(vin):
         errors["vin"] = gettext("Not a valid VIN: 17 characters, letters and digits "
                                 "without I, O or Q.")
-    elif ids.vin_needs_check_digit(vin) and not ids.vin_check_digit_ok(vin):
+    elif vc.vin_needs_check_digit(vin) and not vc.vin_check_digit_ok(vin):
         errors["vin"] = gettext("Not a valid VIN: the check digit in position 9 is wrong "
                                 "(vehicles made in China or North America).")
     out["vin"] = vin

@@ -24,7 +24,7 @@ from app.errors import UsedCarNotConfirmedError
 from app.extensions import db
 from app.models.usedcar import CATEGORIES, UsedCarSale
 from app.security import PV_USEDCAR_SALE
-from app.services import identifiers
+from app.services import vehicle_codes
 from app.services.usedcar_sales import (
     BOOLEAN_FIELDS,
     FIELD_LABELS,
@@ -130,18 +130,18 @@ def search_condition(kind: str, keyword: str):
     if kind == "vehicle_type":
         return _starts_with(m.vehicle_type, keyword)
     if kind == "vin":
-        return _starts_with(m.vin, identifiers.normalise_vin(keyword))
+        return _starts_with(m.vin, vehicle_codes.normalise_vin(keyword))
     if kind == "plate":
-        return _starts_with(m.plate, identifiers.normalise_plate(keyword))
+        return _starts_with(m.plate, vehicle_codes.normalise_plate(keyword))
     # all
     if keyword[:1].isdigit():
         found = date_condition(keyword)
         if found is not None:
             return found
-    plate = identifiers.normalise_plate(keyword)
+    plate = vehicle_codes.normalise_plate(keyword)
     if plate[:1] in _PROVINCES:
         return _starts_with(m.plate, plate)
-    vin = identifiers.normalise_vin(keyword)
+    vin = vehicle_codes.normalise_vin(keyword)
     if _VIN_LIKE.match(vin) and any(ch.isdigit() for ch in vin):
         return _starts_with(m.vin, vin)
     return or_(_starts_with(m.buyer_name, keyword), _starts_with(m.seller_name, keyword),
@@ -198,13 +198,18 @@ class SaleForm(FlaskForm):
 
     report_date = StringField(FIELD_LABELS["report_date"])
     has_agent = SelectField(_l("Agent"), choices=_yes_no(), validate_choice=False)
-    plate = StringField(_l("Plate number"))
-    registration_no = StringField(_l("Registration certificate no."))
-    vin = StringField(_l("Frame number / VIN"))
+    plate = StringField(_l("Plate number"), description=_l(
+        "e.g. 粤A12345, new-energy 粤AD12345, trailer 粤A1234挂"))
+    registration_no = StringField(_l("Registration certificate no."), description=_l(
+        "12 digits, as on the motor vehicle registration certificate."))
+    vin = StringField(_l("Frame number / VIN"), description=_l(
+        "17 characters; for vehicles made in China position 9 is the check digit."))
     brand_model = StringField(_l("Make and model"))
-    vehicle_type = StringField(_l("Vehicle type"))
+    vehicle_type = StringField(_l("Vehicle type"), description=_l(
+        "As on the motor vehicle driving licence."))
     category = SelectField(FIELD_LABELS["category"], validate_choice=False,
-                           choices=[("", "—"), *CATEGORIES.items()])
+                           choices=[("", "—"), *CATEGORIES.items()],
+                           description=_l("The vehicle category of the monthly trade report."))
     transfer_office = StringField(_l("Transfer-in vehicle administration office"))
     price = StringField(_l("Total (figures, CNY)"))
     operator_name = StringField(_l("Operating / auction unit"))

@@ -9,7 +9,7 @@ from wtforms import DateField, HiddenField, IntegerField, SelectField, StringFie
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from app.models.rental import VEHICLE_TYPES, VEHICLE_USAGES
-from app.services.identifiers import (
+from app.services.vehicle_codes import (
     is_valid_plate,
     is_valid_vin,
     normalise_plate,

@@ -1,8 +1,8 @@
 // Used-car sales entry form (seed 001 §2.4.1): the price in Chinese capitals while typing
 // (the server derives the same text with cn2an, app/services/money.py), the agent section
 // shown only with an agent, the code field's label following "enterprise" / "has a unified
-// code", and delete confirmations. No inline script (CSP).
-(function (root) {
+// code". Confirmations are forms.js's. No inline script (CSP).
+(function () {
   "use strict";
 
   var DIGITS = "零壹贰叁肆伍陆柒捌玖";
@@ -74,19 +74,20 @@
     update();
   }
 
-  // Code label and "has a unified code" per party.
+  // Code label and "has a unified code" per party: a person gives a resident ID number, an
+  // enterprise its USCC or, without one, its organisation code.
   function syncParty(prefix) {
     var ent = document.querySelector("[data-party-enterprise='" + prefix + "']");
     var uscc = document.querySelector("[data-party-uscc='" + prefix + "']");
-    var label = document.querySelector("[data-code-label='" + prefix + "'] .label-text");
+    var code = document.querySelector("[data-party-code='" + prefix + "']");
+    var label = code ? document.querySelector("label[for='" + code.id + "']") : null;
     if (!ent || !uscc || !label) { return; }
     var isEnt = ent.value === "1";
-    var sectionOff = ent.disabled;
     if (!isEnt) { uscc.value = "0"; }
-    uscc.disabled = sectionOff || !isEnt;
-    var holder = label.parentNode;
+    uscc.disabled = ent.disabled || !isEnt;
     var kind = !isEnt ? "ric" : (uscc.value === "1" ? "uscc" : "org");
-    label.textContent = holder.getAttribute("data-label-" + kind);
+    var text = label.firstChild;
+    if (text && text.nodeType === 3) { text.nodeValue = code.getAttribute("data-label-" + kind); }
   }
   ["buyer", "seller", "agent"].forEach(function (prefix) {
     var ent = document.querySelector("[data-party-enterprise='" + prefix + "']");
@@ -109,10 +110,4 @@
     syncAgent();
   }
 
-  // Confirmations (delete).
-  Array.prototype.forEach.call(document.querySelectorAll("form[data-confirm]"), function (form) {
-    form.addEventListener("submit", function (event) {
-      if (!root.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
-    });
-  });
-})(typeof window !== "undefined" ? window : this);
+})();
