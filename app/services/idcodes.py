@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
 
 from stdnum.cn import ric, uscc
+from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_11_10
 
 _ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -56,8 +59,28 @@ def is_tax_no(value) -> bool:
 
 
 def is_resident_id(value) -> bool:
-    """居民身份证号码 (GB 11643-1999): 18 characters with a check character and a real date."""
-    return ric.is_valid(compact(value))
+    """居民身份证号码 (GB 11643-1999): 18 characters with a check character, a real birth
+    date and an administrative division that existed that year: python-stdnum's
+    `ric.validate`, step by step, with its division lookup (a scan of its data file, most of
+    the time taken) cached per division and year, so an import checks thousands a second."""
+    number = compact(value)
+    if len(number) != 18 or not number[:17].isdigit() or not number.isascii() \
+            or number[17] != ric.calc_check_digit(number):
+        return False
+    try:
+        born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return _division_existed(number[:6], born.year)
+
+
+@functools.lru_cache(maxsize=8192)
+def _division_existed(division: str, year: int) -> bool:
+    try:
+        ric.get_birth_place(f"{division}{year:04d}01010000")  # reads the division and year
+    except ValidationError:
+        return False
+    return True
 
 
 def is_mobile(value) -> bool:
