@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 
@@ -46,6 +47,7 @@ from stdnum.cn import ric
 from app.models.usedcar import CATEGORIES
 from app.services import idcodes
 from app.services import vehicle_codes as vc
+from app.services import xlsx_import as xi
 
 PARTIES = ("buyer", "seller", "agent")
 PARTY_FIELDS = ("name", "is_enterprise", "has_uscc", "code", "address", "mobile")
@@ -137,10 +139,17 @@ def _text(value) -> str:
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return re.sub(r"\s+", " ", str(value)).strip()
+    return " ".join(str(value).split())
 
 
 _BOOL_CACHE: dict[str, dict[str, bool]] = {}
+
+
+def _code_text(value) -> str:
+    """Codes, numbers, plates: full-width characters typed with a Chinese input method
+    (１２３, ＡＢＣ) become ASCII."""
+    text = _text(value)
+    return text if text.isascii() else unicodedata.normalize("NFKC", text)
 
 
 def _bool_words() -> dict[str, bool]:
@@ -217,7 +226,7 @@ def _category_lookup() -> dict[str, str]:
 # ----- the rule -------------------------------------------------------------------------------
 def _clean_code(is_enterprise: bool, has_uscc: bool, raw, today) -> tuple[str, str | None]:
     kind, _label = CODE_KINDS[(is_enterprise, has_uscc)]
-    code = idcodes.compact(_text(raw))
+    code = idcodes.compact(_code_text(raw))
     if kind == "ric":
         if not code:
             return code, gettext("Enter the resident ID number.")
@@ -270,7 +279,7 @@ def _clean_party(prefix: str, data: Mapping, out: dict, errors: dict, words, tod
     elif len(address) > TEXT_LIMITS["address"]:
         errors[f"{prefix}_address"] = _too_long(TEXT_LIMITS["address"])
     out[f"{prefix}_address"] = address
-    mobile = idcodes.compact(_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
+    mobile = idcodes.compact(_code_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
     if not mobile:
         errors[f"{prefix}_mobile"] = gettext("Required.")
     elif not idcodes.is_mobile(mobile):
@@ -334,7 +343,7 @@ def clean_sale(data: Mapping, *, today: datetime.date | None = None
                 errors[field] = gettext("Leave empty: there is no agent.")
             out[field] = None
 
-    plate = vc.normalise_plate(_text(data.get("plate")))
+    plate = vc.normalise_plate(_code_text(data.get("plate")))
     if not plate:
         errors["plate"] = gettext("Required.")
     elif not vc.is_valid_plate(plate, special=True):
@@ -342,7 +351,7 @@ def clean_sale(data: Mapping, *, today: datetime.date | None = None
                                   "粤AD12345, trailer 粤A1234挂).")
     out["plate"] = plate
 
-    registration_no = re.sub(r"[\s\-]", "", _text(data.get("registration_no")))
+    registration_no = re.sub(r"[\s\-]", "", _code_text(data.get("registration_no")))
     if not registration_no:
         errors["registration_no"] = gettext("Required.")
     elif not REGISTRATION_NO_RE.match(registration_no):
@@ -350,7 +359,7 @@ def clean_sale(data: Mapping, *, today: datetime.date | None = None
             "Not a valid registration certificate number (12 digits).")
     out["registration_no"] = registration_no
 
-    vin = vc.normalise_vin(_text(data.get("vin")))
+    vin = vc.normalise_vin(_code_text(data.get("vin")))
     if not vin:
         errors["vin"] = gettext("Required.")
     elif not vc.vin_format_ok(vin):
@@ -420,6 +429,89 @@ def cross_row_errors(rows: Sequence[Mapping], row_numbers: Sequence[int] | None 
     return errors
 
 
+# ----- the Excel import (U6, SPEC X12) --------------------------------------------------------
+IMPORT_KIND = "usedcar_sales_import"
+_CODE_HINT = _l("A person: resident ID number. An enterprise: its unified social credit code, "
+                "or its organisation code if it has none.")
+_EXAMPLES = {
+    "report_date": "2024-05-01", "buyer_name": "张三", "buyer_is_enterprise": "否",
+    "buyer_has_uscc": "否", "buyer_code": "11010519491231002X",
+    "buyer_address": "广州市天河区天河路1号",
+    "buyer_mobile": "13800138000", "seller_name": "广州市某某汽车服务有限公司",
+    "seller_is_enterprise": "是", "seller_has_uscc": "是", "seller_code": "9144030071526726XG",
+    "seller_address": "广州市白云区机场路2号", "seller_mobile": "13900139000", "has_agent": "否",
+    "plate": "粤A12345", "registration_no": "440012345678", "vin": "LSVAM4180N2100001",
+    "brand_model": "大众牌SVW7155", "vehicle_type": "小型轿车",
+    "transfer_office": "广州市公安局交通警察支队车辆管理所", "price": "85000.00",
+    "operator_name": "广州市羊城二手车交易市场有限公司",
+}
+
+
+def _import_column(field: str):
+    party, _sep, name = field.partition("_")
+    is_agent = party == "agent"
+    if field == "report_date":
+        kind = xi.Date()
+    elif field in BOOLEAN_FIELDS:
+        kind = xi.Boolean()
+    elif field == "category":
+        kind = xi.Choice(CATEGORIES)
+    elif field == "price":
+        kind = xi.Number(places=2)
+    else:
+        kind = xi.Text()
+    hint = None
+    if name == "code":
+        hint = _CODE_HINT
+    elif is_agent:
+        hint = _l("Only when there is an agent.")
+    elif field == "vehicle_type":
+        hint = _l("As on the motor vehicle driving licence.")
+    return xi.ImportColumn(field, FIELD_LABELS[field], required=not is_agent, kind=kind,
+                           hint=hint, example=_EXAMPLES.get(field))
+
+
+def _import_cross_rows(every_row):
+    numbers = [number for number, _values in every_row]
+    for index, problems in cross_row_errors([v for _n, v in every_row], numbers).items():
+        for key, message in problems.items():
+            yield numbers[index], key, message
+
+
+def import_spec() -> xi.ImportSpec:
+    """The import template's columns (the form's fields, in the form's order), validated
+    with clean_sale, the same VIN twice refused."""
+    return xi.ImportSpec(columns=[_import_column(f) for f in FIELDS], validate_row=clean_sale,
+                         validate_rows=_import_cross_rows,
+                         sheet_title=_l("Used-car sales records"))
+
+
+def save_import(rows: list[dict], params: dict) -> int:
+    """The import job's save step: every row into the importing user's own enterprise, in
+    one transaction (the job commits once), with bulk inserts. Refused (nothing saved) if
+    the enterprise's filing is no longer confirmed."""
+    from flask import g
+
+    from app.extensions import db
+    from app.models.usedcar import UsedCarSale
+    from app.workflows.usedcar import ensure_confirmed
+
+    enterprise_id = getattr(g.user, "enterprise_id", None)
+    ensure_confirmed(enterprise_id)
+    now = datetime.datetime.now()
+    table = UsedCarSale.__table__
+    for start in range(0, len(rows), 1000):
+        db.session.execute(table.insert(), [
+            {**row, "enterprise_id": enterprise_id, "created_on": now, "changed_on": now}
+            for row in rows[start:start + 1000]])
+    return len(rows)
+
+
+SALES_IMPORT = import_spec()
+# The background job behind the import page (registered with the module, like the export's).
+xi.import_job(IMPORT_KIND, SALES_IMPORT, save=save_import, target_type="usedcar_sale")
+
+
 def sale_values(sale) -> dict:
     """The FIELDS of a stored sale (what an edit form or a partial API update starts from)."""
     return {f: getattr(sale, f) for f in FIELDS}
@@ -430,5 +522,6 @@ def code_label(is_enterprise: bool, has_uscc: bool) -> str:
 
 
 __all__ = ["BOOLEAN_FIELDS", "CODE_KINDS", "FIELDS", "FIELD_LABELS", "PARTIES", "PARTY_FIELDS",
-           "PARTY_LABELS", "PRICE_LIMIT", "VEHICLE_TYPE_SUGGESTIONS", "check_price", "clean_sale",
-           "code_label", "cross_row_errors", "sale_values"]
+           "PARTY_LABELS", "PRICE_LIMIT", "VEHICLE_TYPE_SUGGESTIONS", "IMPORT_KIND", "check_price",
+           "SALES_IMPORT", "clean_sale", "code_label", "cross_row_errors", "import_spec",
+           "sale_values", "save_import"]

@@ -20,24 +20,28 @@ from flask_wtf import FlaskForm
 from sqlalchemy import and_, false, or_
 from wtforms import SelectField, StringField
 
-from app.errors import UsedCarNotConfirmedError
+from app.errors import DomainError, UsedCarNotConfirmedError
 from app.extensions import db
+from app.models.job import Job
 from app.models.usedcar import CATEGORIES, UsedCarSale
 from app.security import PV_USEDCAR_SALE
-from app.services import vehicle_codes
+from app.services import vehicle_codes, xlsx
+from app.services import xlsx_import as xi
 from app.services.usedcar_sales import (
     BOOLEAN_FIELDS,
     FIELD_LABELS,
     FIELDS,
+    IMPORT_KIND,
     PARTY_FIELDS,
     PARTY_LABELS,
+    SALES_IMPORT,
     VEHICLE_TYPE_SUGGESTIONS,
     check_price,
     clean_sale,
     code_label,
     sale_values,
 )
-from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope
+from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope, send_and_remove
 from app.workflows.usedcar import ensure_confirmed
 
 SALE_LABELS = {
@@ -271,6 +275,12 @@ EXPORT_COLUMNS = [*FIELDS[:-3], "category_label", "transfer_office", "price", "p
 EXPORT_COLUMNS.remove("category")
 
 
+def _import_max_rows() -> int:
+    from flask import current_app
+
+    return int(current_app.config.get("IMPORT_MAX_ROWS") or xi.DEFAULT_MAX_ROWS)
+
+
 class UsedCarSaleView(AppModelView):
     """U5 entry (add), U6 list / search / edit / delete / export, the detail page."""
 
@@ -278,7 +288,9 @@ class UsedCarSaleView(AppModelView):
     class_permission_name = PV_USEDCAR_SALE
     route_base = "/usedcar/sales"
     base_permissions = ["can_list", "can_show", "can_add", "can_edit", "can_delete",
-                        "can_export"]
+                        "can_export", "can_import"]
+    method_permission_name = {"import_template": "import", "import_form": "import",
+                              "import_status": "import"}
     list_title = _l("Used-car sales records")
     show_title = _l("Used-car sales record")
     add_title = _l("Used-car sales entry")
@@ -310,8 +322,10 @@ class UsedCarSaleView(AppModelView):
                 search_types=SEARCH_TYPES, search_type=kind, keyword=keyword,
                 search_unreadable=bool(keyword) and search_condition(kind, keyword) is None,
                 may_add=self.appbuilder.sm.has_access("can_add", self.class_permission_name),
+                may_import=self.appbuilder.sm.has_access("can_import",
+                                                         self.class_permission_name),
                 not_confirmed=None)
-            if kwargs["may_add"]:
+            if kwargs["may_add"] or kwargs["may_import"]:
                 kwargs["not_confirmed"] = not_confirmed_message(
                     getattr(g.user, "enterprise_id", None))
         return super().render_template(template, **kwargs)
@@ -401,6 +415,59 @@ class UsedCarSaleView(AppModelView):
 
     def pre_delete(self, item):
         ensure_confirmed(item.enterprise_id)
+
+    # ----- import (U6, SPEC X12) ----------------------------------------------------------
+    @expose("/import/template")
+    @has_access
+    def import_template(self):
+        """The Excel template: the form's fields in its order, Chinese headers, lists."""
+        path = xlsx.temp_path()
+        try:
+            xi.write_template(SALES_IMPORT, path)
+        except BaseException:
+            from app.services.jobs import remove_file
+
+            remove_file(path)
+            raise
+        return send_and_remove(path, gettext("Used-car sales import template") + ".xlsx",
+                               xi.XLSX_MIME)
+
+    @expose("/import/", methods=["GET", "POST"])
+    @has_access
+    def import_form(self):
+        """Upload: the file is checked at once (type, size), then a background job reads,
+        validates (clean_sale, the same VIN twice) and saves every row or none."""
+        refused = self._refuse_unconfirmed(getattr(g.user, "enterprise_id", None))
+        if refused is not None:
+            return refused
+        status = 200
+        if request.method == "POST":
+            upload = request.files.get("file")
+            try:
+                job = xi.submit(IMPORT_KIND, upload, title=gettext(
+                    "Used-car sales import: %(file)s",
+                    file=getattr(upload, "filename", "") or "-"))
+            except DomainError as exc:
+                db.session.rollback()
+                flash(str(exc), "danger")
+                status = 422
+            else:
+                return redirect(url_for(f"{self.endpoint}.import_status", pk=job.id))
+        return self.render_template("usedcar/sales_import.html", title=_l(
+            "Import used-car sales records"), outcome=None, job=None,
+            max_rows=_import_max_rows()), status
+
+    @expose("/import/<int:pk>")
+    @has_access
+    def import_status(self, pk):
+        """One import: progress while the job runs (the page polls the job's status), then
+        the count imported, or the errors per row and column with the error workbook."""
+        job = db.session.get(Job, pk)  # the ORM shows a job to its owner only
+        if job is None or job.kind != IMPORT_KIND:
+            abort(404)
+        return self.render_template("usedcar/sales_import.html", title=_l(
+            "Import used-car sales records"), outcome=xi.outcome(job), job=job,
+            max_rows=_import_max_rows())
 
 
 class UsedCarSaleApi(AppModelRestApi):

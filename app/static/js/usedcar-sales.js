@@ -110,4 +110,33 @@
     syncAgent();
   }
 
+  // Import page: follow the job's progress, then show the outcome (the server renders it).
+  var waiting = document.getElementById("import-waiting");
+  if (waiting) {
+    var statusUrl = waiting.getAttribute("data-status-url");
+    var bar = document.getElementById("import-progress");
+    var percent = document.getElementById("import-percent");
+    var count = document.getElementById("import-count");
+    var message = document.getElementById("import-message");
+    var poll = function () {
+      var xhr = new XMLHttpRequest();
+      xhr.open("GET", statusUrl);
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.onload = function () {
+        if (xhr.status !== 200) { return; }
+        var data;
+        try { data = JSON.parse(xhr.responseText); } catch (e) { return; }
+        if (data.finished) { window.location.reload(); return; }
+        if (bar) { bar.value = data.progress; bar.textContent = data.progress + "%"; }
+        if (percent) { percent.textContent = data.progress + "%"; }
+        if (count) { count.textContent = data.total ? data.done + " / " + data.total : ""; }
+        if (message && data.message) { message.textContent = data.message; }
+        window.setTimeout(poll, 1000);
+      };
+      xhr.onerror = function () { window.setTimeout(poll, 4000); };
+      xhr.send();
+    };
+    window.setTimeout(poll, 500);
+  }
+
 })();
