@@ -101,7 +101,7 @@ FIELD_LABELS = {
 # Labels inside the form's sections (the seed's wording).
 PARTY_LABELS = {
     "name": _l("Name (unit or person)"),
-    "is_enterprise": _l("Enterprise"),
+    "is_enterprise": _l("Is an enterprise"),
     "has_uscc": _l("Has a unified code"),
     "code": _l("ID number or code"),
     "address": _l("Address (unit or person)"),

@@ -201,7 +201,7 @@ class SaleForm(FlaskForm):
     """Field rendering and CSRF only: every check is clean_sale's, shown per field."""
 
     report_date = StringField(FIELD_LABELS["report_date"])
-    has_agent = SelectField(_l("Agent"), choices=_yes_no(), validate_choice=False)
+    has_agent = SelectField(FIELD_LABELS["has_agent"], choices=_yes_no(), validate_choice=False)
     plate = StringField(_l("Plate number"), description=_l(
         "e.g. 粤A12345, new-energy 粤AD12345, trailer 粤A1234挂"))
     registration_no = StringField(_l("Registration certificate no."), description=_l(
@@ -300,6 +300,7 @@ class UsedCarSaleView(AppModelView):
     list_columns = ["report_date", "buyer_name", "seller_name", "vehicle_type", "plate", "vin",
                     "price", "enterprise.name"]
     show_columns = [*FIELDS, "price_in_words", "enterprise.name", "created_on", "changed_on"]
+    formatters_columns = {"price": lambda value: f"{value:,.2f}" if value is not None else ""}
     export_columns = EXPORT_COLUMNS
     export_formatters = {**{f: _export_bool for f in BOOLEAN_FIELDS}, "price": _export_price}
     # Plain columns only (no relation <select> of every enterprise); prefixes, equalities
@@ -378,7 +379,6 @@ class UsedCarSaleView(AppModelView):
             cleaned, errors = clean_sale(_posted_values(form))
             if errors:
                 _show_errors(form, errors)
-                flash(gettext("Please correct the marked fields."), "danger")
             else:
                 sale = UsedCarSale(enterprise_id=enterprise_id, **cleaned)
                 db.session.add(sale)
@@ -404,7 +404,6 @@ class UsedCarSaleView(AppModelView):
             cleaned, errors = clean_sale(_posted_values(form))
             if errors:
                 _show_errors(form, errors)
-                flash(gettext("Please correct the marked fields."), "danger")
             else:
                 for key, value in cleaned.items():
                     setattr(sale, key, value)

@@ -87,7 +87,9 @@
     uscc.disabled = ent.disabled || !isEnt;
     var kind = !isEnt ? "ric" : (uscc.value === "1" ? "uscc" : "org");
     var text = label.firstChild;
-    if (text && text.nodeType === 3) { text.nodeValue = code.getAttribute("data-label-" + kind); }
+    if (text && text.nodeType === 3) {
+      text.nodeValue = code.getAttribute("data-label-" + kind) + " ";
+    }
   }
   ["buyer", "seller", "agent"].forEach(function (prefix) {
     var ent = document.querySelector("[data-party-enterprise='" + prefix + "']");
