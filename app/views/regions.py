@@ -76,7 +76,9 @@ class RegionSelectWidget:
         from flask import get_template_attribute
 
         macro = get_template_attribute("macros/region_select.html", "region_select")
-        return Markup(macro(field, **kwargs))
+        # Generic form templates pass class_ and the like: the macro styles its own selects.
+        known = {k: v for k, v in kwargs.items() if k in ("id", "required", "disabled")}
+        return Markup(macro(field, **known))
 
 
 class RegionField(StringField):
