@@ -32,6 +32,7 @@ from wtforms.validators import (
 
 from app.models.usedcar import MARKET
 from app.services import idcodes
+from app.views.regions import RegionField
 from app.workflows.usedcar import FILING_LABELS, MARKET_ONLY, NOT_MARKET
 
 MAX_BRANCHES = 200
@@ -58,15 +59,6 @@ def validate_licence_or_uscc(form, field):
             "Enter the 18-character USCC or the 15-digit business licence number; the check "
             "digit does not match."))
 
-
-def validate_district(form, field):
-    from app.extensions import db
-    from app.models.org import Region
-
-    code = (field.data or "").strip()
-    if not (len(code) == 6 and code.isdigit() and not code.endswith("00")
-            and db.session.get(Region, code) is not None):
-        raise ValidationError(gettext("Choose the province, city and district."))
 
 
 class BranchForm(SubForm):
@@ -122,15 +114,13 @@ class FilingForm(FlaskForm):
     professional_staff = IntegerField(_label("professional_staff"),
                                       validators=[InputRequired(),
                                                   NumberRange(min=0, max=100000)])
-    domicile_region = StringField(_label("domicile_region"),
-                                  validators=[DataRequired(), validate_district])
+    domicile_region = RegionField(_label("domicile_region"), validators=[DataRequired()])
     domicile_street = StringField(_label("domicile_street"), filters=[_strip],
                                   validators=[DataRequired(), Length(max=255)],
                                   description=_l("As on the business licence."))
     scope = TextAreaField(_label("scope"), filters=[_strip],
                           validators=[DataRequired(), Length(max=2000)])
-    business_region = StringField(_label("business_region"),
-                                  validators=[DataRequired(), validate_district])
+    business_region = RegionField(_label("business_region"), validators=[DataRequired()])
     business_street = StringField(_label("business_street"), filters=[_strip],
                                   validators=[DataRequired(), Length(max=255)],
                                   description=_l("Where the business is actually run."))
