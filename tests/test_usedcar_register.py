@@ -254,6 +254,38 @@ def test_both_login_names_share_one_rate_limit_bucket(app, client, path):
     assert attempt("ent.a", "10.9.1.3").status_code != 429  # another account's bucket
 
 
+def test_forgot_password_accepts_the_licence_number(app, client, db_session):
+    from app.models.outbox import OutboxMessage
+
+    assert register(client, licence_no=LICENCE1).status_code == 302
+    assert client.post("/forgot-password/", data={"username": LICENCE1}).status_code == 302
+    mails = db_session.query(OutboxMessage).all()
+    assert [m.recipient for m in mails] == [USCC1.lower() + "@accounts.regportal.invalid"]
+    db_session.remove()
+
+
+def test_the_service_refuses_what_the_form_would(app, db_session):
+    """Another caller of `register` (not the form) meets the same rules."""
+    from app.services import usedcar_accounts as accounts
+
+    reg = accounts.Registration(
+        name=NAME2, region_code="440106", address="x", uscc=USCC2, licence_no=None,
+        org_code=ORG2, tax_no=None, password="weak", enterprise_type="dealer",
+        business_types=["dealer"], filer_name="钱", filer_mobile="13800001111")
+    with app.test_request_context():
+        with pytest.raises(accounts.RegistrationError) as err:
+            accounts.register(reg)
+        assert set(err.value.errors) == {"password"} and err.value.code == 422
+        reg.password, reg.business_types = PASSWORD, []
+        with pytest.raises(accounts.RegistrationError) as err:
+            accounts.register(reg)
+        assert set(err.value.errors) == {"business_types"}
+        reg.business_types, reg.uscc = ["dealer"], "91440101MA59XXKL1H"  # rental A's
+        with pytest.raises(accounts.RegistrationConflictError) as err:
+            accounts.register(reg)
+        assert set(err.value.errors) == {"uscc"} and err.value.code == 409
+
+
 # ----- U1 validation: every error at its field, nothing saved ----------------------------------
 BAD_USCC = USCC1[:-1] + ("0" if USCC1[-1] != "0" else "1")
 BAD_LICENCE = LICENCE3[:-1] + str((int(LICENCE3[-1]) + 1) % 10)

@@ -20,19 +20,25 @@ from app.models.identity import AppUser
 from app.models.org import Enterprise, Sector
 from app.models.usedcar import BUSINESS_TYPES, SECTOR, UsedCarFiling, UsedCarProfile
 from app.services import audit
+from app.services.cn_codes import compact
 from app.services.enterprise_accounts import open_admin_account, user_name_taken
-from app.services.passwords import check_password
+from app.services.passwords import password_problems
 
 
-class RegistrationConflictError(DomainError):
-    """A USCC, business licence number or user name already registered; `errors` maps the
-    form field to its message."""
+class RegistrationError(DomainError):
+    """Registration or profile data refused; `errors` maps the form field to its message."""
 
-    code = 409
+    code = 422
 
     def __init__(self, errors: dict[str, str]):
         self.errors = errors
         super().__init__(" ".join(errors.values()))
+
+
+class RegistrationConflictError(RegistrationError):
+    """A USCC, business licence number or user name already registered."""
+
+    code = 409
 
 
 class BusinessTypeInUseError(DomainError):
@@ -62,6 +68,12 @@ class Registration:
     def username(self) -> str:
         """The account's user name: the USCC, or the business licence number without one."""
         return self.uscc or self.licence_no or ""
+
+
+def _check_business_types(codes) -> None:
+    if not codes or set(codes) - set(BUSINESS_TYPES):
+        raise RegistrationError({"business_types": gettext(
+            "Choose at least one used-car business type.")})
 
 
 def business_types_value(codes) -> str:
@@ -104,7 +116,10 @@ def register(reg: Registration) -> AppUser:
     domicile, so the local commerce authority of that region supervises it), its
     UsedCarProfile and its Enterprise Admin account (user name = USCC or licence number, the
     password the registrant chose: no forced change). Refuses duplicates."""
-    check_password(reg.password, reg.username)
+    problems = password_problems(reg.password, reg.username)
+    if problems:
+        raise RegistrationError({"password": " ".join(problems)})
+    _check_business_types(reg.business_types)
     errors = registration_conflicts(reg)
     if errors:
         raise RegistrationConflictError(errors)
@@ -139,9 +154,9 @@ def register(reg: Registration) -> AppUser:
 # ----- U2: the business licence number as a second login name -------------------------------
 def username_for_licence(name: str | None) -> str | None:
     """The user name of the registration account of the used-car enterprise whose business
-    licence number is `name` (any case), or None. One query whatever the answer, so a known
-    and an unknown name take the same path."""
-    name = (name or "").strip()
+    licence number is `name` (spaces and case do not matter), or None. One query whatever
+    the answer, so a known and an unknown name take the same path."""
+    name = compact(name)
     if not name:
         return None
     ent = Enterprise.__table__
@@ -153,7 +168,7 @@ def username_for_licence(name: str | None) -> str | None:
              .join(user, (user.c.enterprise_id == ent.c.id) & (
                  func.lower(user.c.username) == func.lower(
                      func.coalesce(ent.c.uscc, profile.c.licence_no))))
-             .where(func.lower(profile.c.licence_no) == name.lower())
+             .where(profile.c.licence_no == name)
              .limit(1))
     return db.session.execute(query, execution_options={"skip_tenant_scope": True}).scalar()
 
@@ -234,6 +249,7 @@ def update_profile(profile: UsedCarProfile, data: dict) -> bool:
     errors = profile_conflicts(profile, data.get("licence_no"))
     if errors:
         raise RegistrationConflictError(errors)
+    _check_business_types(data["business_types"])
     removed = set(profile.business_type_codes) - set(data["business_types"])
     refused = business_types_in_use(profile, removed)
     if refused:
