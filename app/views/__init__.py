@@ -33,6 +33,8 @@ def register_views(appbuilder) -> None:
     from app.views.inbox import InboxApi, InboxView, register_jinja_globals
     from app.views.jobs import JobApi, JobView
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
+    from app.views.regions import RegionView
+    from app.views.regions import register_jinja_globals as register_region_globals
     from app.views.rental import (
         CounterEntryView,
         RentalHomeView,
@@ -51,6 +53,9 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view_no_menu(TwoFactorView)
     appbuilder.add_view_no_menu(AttachmentView)
     appbuilder.add_view_no_menu(VerifyView)  # public: /verify/<token>
+    # Public: /public/regions/children/<code> for the province / city / district selects.
+    appbuilder.add_view_no_menu(RegionView)
+    register_region_globals(current_app)
 
     # Documents whose QR code leads to /verify/<token> (app.services.verification).
     from app.services.certificates import register_documents as register_rental_documents
