@@ -38,9 +38,15 @@ NAME2 = "广州市天河旧机动车经销有限公司"
 NAME3 = "广州市白云二手车拍卖有限公司"
 
 
+def domicile(district: str, city: str | None = None, province: str | None = None) -> dict:
+    """The three region selects: province and city posted beside the district code."""
+    return {"region_code-province": province or district[:2] + "0000",
+            "region_code-city": city or district[:4] + "00", "region_code": district}
+
+
 def form(**over) -> dict:
     data = {
-        "name": NAME1, "province": "440000", "city": "440100", "district": "440106",
+        "name": NAME1, **domicile("440106"),
         "street": "天河路100号", "has_uscc": "1", "uscc": USCC1, "licence_no": "",
         "org_code": "", "tax_no": "", "password": PASSWORD, "confirm": PASSWORD,
         "enterprise_type": "dealer", "business_types": ["broker", "dealer"],
@@ -52,7 +58,7 @@ def form(**over) -> dict:
 
 NO_USCC = {"name": NAME3, "has_uscc": "0", "uscc": "", "licence_no": LICENCE3,
            "org_code": ORG3[:8] + "-" + ORG3[8], "tax_no": "440111" + ORG3,
-           "district": "440111", "business_types": ["auction"],
+           **domicile("440111"), "business_types": ["auction"],
            "enterprise_type": "supplier_import"}
 
 
@@ -110,7 +116,8 @@ def test_register_page_is_public_and_linked_from_the_login_page(client):
     assert REGISTER in login_page.text and 'id="usedcar-register-link"' in login_page.text
     r = client.get(REGISTER)
     assert r.status_code == 200
-    for name in ("name", "province", "city", "district", "street", "has_uscc", "uscc",
+    for name in ("name", "region_code-province", "region_code-city", "region_code", "street",
+                 "has_uscc", "uscc",
                  "licence_no", "org_code", "tax_no", "password", "confirm", "enterprise_type",
                  "business_types", "filer_name", "filer_mobile"):
         assert f'name="{name}"' in r.text, name
@@ -311,11 +318,12 @@ BAD_LICENCE = LICENCE3[:-1] + str((int(LICENCE3[-1]) + 1) % 10)
     ({"business_types": ["market", "teleport"]}, "business_types"),
     ({"enterprise_type": ""}, "enterprise_type"),
     ({"enterprise_type": "importer"}, "enterprise_type"),
-    ({"district": ""}, "district"),
-    ({"district": "440304"}, "district"),  # Futian is in Shenzhen, not Guangzhou
-    ({"city": "440300", "district": "440106"}, "district"),
-    ({"province": "110000"}, "city"),
-    ({"province": ""}, "province"),
+    ({"region_code": ""}, "region_code"),
+    ({"region_code": "440304"}, "region_code"),  # Futian is in Shenzhen, not Guangzhou
+    (domicile("440106", city="440300"), "region_code"),
+    (domicile("440106", province="110000"), "region_code"),
+    ({"region_code": "440100"}, "region_code"),  # a city with districts is not a district
+    ({"region_code": "449999"}, "region_code"),  # no such division
     ({"filer_mobile": "12912345678"}, "filer_mobile"),
     ({"filer_mobile": "1391234567"}, "filer_mobile"),
     ({"filer_name": ""}, "filer_name"),
@@ -404,9 +412,13 @@ def test_registration_needs_a_csrf_token(app, client, db_session):
 
 
 # ----- jurisdiction ------------------------------------------------------------------------------
-def test_the_local_commerce_authority_sees_the_new_enterprise(client, as_user):
+def test_the_local_commerce_authority_sees_the_new_enterprise(app, client, as_user):
     assert register(client).status_code == 302
-    assert NAME1 in as_user("reg.usedcar").get("/enterprises/list/").text  # 广州市商务局
+    # Registered in Shenzhen: outside 广州市商务局's region.
+    assert register(app.test_client(), name=NAME2, uscc=USCC2,
+                    **domicile("440304")).status_code == 302
+    page = as_user("reg.usedcar").get("/enterprises/list/").text  # 广州市商务局
+    assert NAME1 in page and NAME2 not in page
     assert NAME1 not in as_user("reg.rental").get("/enterprises/list/").text
     assert NAME1 not in as_user("ent.c").get("/enterprises/list/").text
 
@@ -417,8 +429,7 @@ EDIT = "/usedcar/profile/edit"
 
 
 def profile_form(**over) -> dict:
-    data = {"province": "440000", "city": "440100", "district": "440111",
-            "street": "机场路88号", "licence_no": LICENCE1, "org_code": "",
+    data = {**domicile("440111"), "street": "机场路88号", "licence_no": LICENCE1, "org_code": "",
             "tax_no": "440111" + ORG1, "business_types": ["dealer", "broker", "appraisal"],
             "filer_name": "钱程", "filer_mobile": "13800001111"}
     data.update(over)
@@ -464,7 +475,7 @@ def test_profile_edit_changes_what_may_change(one, db_session):
     ({"tax_no": "1234"}, "tax_no"),
     ({"org_code": ORG2}, "org_code"),
     ({"business_types": []}, "business_types"),
-    ({"district": "440304"}, "district"),
+    ({"region_code": "440304"}, "region_code"),
     ({"filer_mobile": "139"}, "filer_mobile"),
 ])
 def test_profile_edit_validates(one, db_session, over, field):

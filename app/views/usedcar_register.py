@@ -23,20 +23,20 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, SelectField, SelectMultipleField, StringField
+from wtforms import PasswordField, RadioField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.errors import DomainError
 from app.extensions import db
-from app.models.org import Region
 from app.models.usedcar import BUSINESS_TYPES, ENTERPRISE_TYPES, UsedCarProfile
 from app.security import PV_USEDCAR_FILING
 from app.services import captcha, cn_codes
 from app.services import usedcar_accounts as accounts
 from app.services.passwords import PasswordPolicy
 from app.views.accounts import PASSWORD_RULE
-from app.views.rental_forms import YES_NO, region_label, validate_cn_mobile
+from app.views.regions import RegionField
+from app.views.rental_forms import YES_NO, validate_cn_mobile
 
 _DONE_KEY = "usedcar_registered"
 
@@ -76,43 +76,15 @@ class MultiCheckboxField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-# ----- region (province / city / district of the domicile) ----------------------------------
-def _regions(where) -> list[tuple[str, str]]:
-    return [(r.code, r.name) for r in db.session.query(Region.code, Region.name).filter(
-        where).order_by(Region.code)]
-
-
-def _province_choices():
-    return _regions(Region.code.like("__0000"))
-
-
-def _city_choices(province: str | None):
-    if not province:
-        return []
-    return _regions(Region.code.like(province[:2] + "__00") & ~Region.code.like("__0000"))
-
-
-def _district_choices(province: str | None, city: str | None):
-    """Districts of the city (or, for a municipality without city rows, of the province)."""
-    prefix = (city or "")[:4] or (province or "")[:2]
-    if not prefix:
-        return []
-    return _regions(Region.code.startswith(prefix) & ~Region.code.like("____00"))
-
-
-def _please(choices):
-    return [("", gettext("Please choose")), *choices]
-
-
 # ----- forms -------------------------------------------------------------------------------
 class ProfileFieldsForm(FlaskForm):
     """The registration fields an enterprise admin may correct later (the profile page) and
     that the registration form asks for too."""
 
-    province = SelectField(_l("Province / autonomous region / municipality"),
-                           validate_choice=False)
-    city = SelectField(_l("City / prefecture"), validate_choice=False)
-    district = SelectField(_l("District / county"), validate_choice=False)
+    # Province / city / district (real administrative divisions, app/services/regions.py):
+    # the district code; the province and city selects post region_code-province / -city.
+    region_code = RegionField(_l("Domicile"), validators=[DataRequired(
+        message=_l("Choose a province, a city and a district."))])
     street = StringField(_l("Street and number"), filters=[_strip],
                          validators=[DataRequired(), Length(max=255)],
                          description=_l("The domicile must be the same as on the business "
@@ -141,12 +113,6 @@ class ProfileFieldsForm(FlaskForm):
                                validators=[DataRequired(), validate_cn_mobile],
                                description=_l("11-digit mainland mobile number."))
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.province.choices = _please(_province_choices())
-        self.city.choices = _please(_city_choices(self.province.data))
-        self.district.choices = _please(_district_choices(self.province.data, self.city.data))
-
     def with_uscc(self) -> bool:
         """Registered (or registering) with a USCC."""
         raise NotImplementedError
@@ -162,26 +128,9 @@ class ProfileFieldsForm(FlaskForm):
         if not field.data:
             raise ValidationError(gettext("Choose at least one used-car business type."))
 
-    def validate_district(self, field):
-        """Province, city (when the province has cities) and district, each inside the
-        one before."""
-        cities = {code for code, _ in self.city.choices if code}
-        if self.province.data not in {code for code, _ in _province_choices()}:
-            self.province.errors.append(gettext("Choose the province."))
-        elif self.city.data and self.city.data not in cities:
-            self.city.errors.append(gettext("Choose a city of the chosen province."))
-        elif not self.city.data and cities:
-            self.city.errors.append(gettext("Choose the city."))
-        if not field.data:
-            raise ValidationError(gettext("Choose the district or county."))
-        if field.data not in {code for code, _ in self.district.choices if code}:
-            raise ValidationError(gettext("The district is not in the chosen city."))
-
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
-        ok = self._check_codes(self.with_uscc(), self.current_uscc()) and ok
-        # Province and city errors are found while checking the district.
-        return ok and not any(field.errors for field in self)
+        return self._check_codes(self.with_uscc(), self.current_uscc()) and ok
 
     def _error(self, field, message) -> bool:
         field.errors = [*field.errors, message]
@@ -227,7 +176,7 @@ class ProfileFieldsForm(FlaskForm):
         return ok
 
     def profile_data(self) -> dict:
-        return {"region_code": self.district.data, "address": self.street.data,
+        return {"region_code": self.region_code.data, "address": self.street.data,
                 "licence_no": self.licence_no.data or None, "org_code": self.org_code.data,
                 "tax_no": self.tax_no.data or None,
                 "business_types": list(self.business_types.data or ()),
@@ -374,9 +323,8 @@ def _own_profile() -> UsedCarProfile:
 
 def _profile_form_data(profile: UsedCarProfile) -> dict:
     ent = profile.enterprise
-    code = ent.region_code or ""
-    return {"province": code[:2] + "0000", "city": code[:4] + "00" if code[2:4] != "00" else "",
-            "district": code, "street": ent.address, "licence_no": profile.licence_no,
+    return {"region_code": ent.region_code, "street": ent.address,
+            "licence_no": profile.licence_no,
             "org_code": profile.org_code, "tax_no": profile.tax_no,
             "business_types": profile.business_type_codes, "filer_name": ent.contact_name,
             "filer_mobile": ent.contact_mobile}
@@ -396,7 +344,6 @@ class UsedCarProfileView(BaseView):
         profile = _own_profile()
         return self.render_template("usedcar/profile.html", appbuilder=self.appbuilder,
                                     profile=profile, ent=profile.enterprise,
-                                    region=region_label(profile.enterprise.region_code),
                                     can_edit=self.appbuilder.sm.has_access(
                                         "can_edit", self.class_permission_name))
 
