@@ -44,6 +44,7 @@ def register_views(appbuilder) -> None:
     )
     from app.views.rental_filing import RentalFilingFormsView
     from app.views.rental_public import RentalPublicView
+    from app.views.usedcar_register import UsedCarProfileView, UsedCarRegisterView
     from app.views.verify import VerifyView
     from app.views.workflow import ApplicationApi, ApplicationView, ReviewQueueView
 
@@ -131,6 +132,16 @@ def register_views(appbuilder) -> None:
              "fa-stop-circle")):
         appbuilder.add_link(s.MENU_RENTAL_FORMS, href=endpoint, label=label, icon=icon,
                             category=s.MENU_CAT_RENTAL, baseview=rental_forms)
+
+    # Used-car module (seed 001): self-registration (U1, public) and the enterprise's
+    # registration profile.
+    appbuilder.add_view_no_menu(UsedCarRegisterView)
+    appbuilder.add_link(s.MENU_USEDCAR_REGISTER, href="UsedCarRegisterView.register",
+                        label=_l("Used-car enterprise registration"), icon="fa-user-plus")
+    appbuilder.add_view(UsedCarProfileView, s.MENU_USEDCAR_PROFILE,
+                        label=_l("Registration profile"), icon="fa-id-card",
+                        category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
+                        category_icon="fa-car-side")
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):

@@ -11,6 +11,8 @@ from stdnum.cn import uscc as stdnum_uscc
 from wtforms import SelectField
 from wtforms.validators import ValidationError
 
+from app.errors import DomainError
+from app.extensions import db
 from app.models.org import (
     ENTERPRISE_STATUS_LABELS,
     ENTERPRISE_STATUSES,
@@ -19,6 +21,7 @@ from app.models.org import (
     region_prefix,
 )
 from app.security import PV_AUTHORITY, PV_ENTERPRISE
+from app.services.usedcar_accounts import is_usedcar_enterprise, refuse_identity_change
 from app.views.base import (
     AppModelRestApi,
     AppModelView,
@@ -82,6 +85,15 @@ class EnterpriseModelView(AppModelView):
     }
     edit_form_extra_fields = add_form_extra_fields
 
+    def pre_add(self, item):
+        _normalise_uscc(item)
+        if not item.uscc:
+            raise DomainError(gettext("Enter the unified social credit code."))
+
+    def pre_update(self, item):
+        _normalise_uscc(item)
+        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
+
 
 class EnterpriseApi(AppModelRestApi):
     resource_name = "enterprise"
@@ -100,13 +112,29 @@ class EnterpriseApi(AppModelRestApi):
         _check_enterprise(item)
 
     def pre_update(self, item):
+        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
         _check_enterprise(item)
+
+    def put_headless(self, pk):
+        """Domain errors of the update (a used-car enterprise's name or USCC) answer with
+        their own status (422) and message."""
+        try:
+            return super().put_headless(pk)
+        except DomainError as exc:
+            db.session.rollback()
+            return self.response(exc.code, message=str(exc))
+
+
+def _normalise_uscc(item):
+    item.uscc = stdnum_uscc.compact(item.uscc) if item.uscc else None
 
 
 def _check_enterprise(item):
     from werkzeug.exceptions import BadRequest
 
-    if not stdnum_uscc.is_valid(item.uscc or ""):
+    # A used-car enterprise registered without a USCC has none (it never gets one here).
+    if not (item.uscc is None and is_usedcar_enterprise(item.id)) \
+            and not stdnum_uscc.is_valid(item.uscc or ""):
         raise BadRequest(gettext(
             "Not a valid unified social credit code (18 characters, check digit)."))
     if item.status not in ENTERPRISE_STATUSES:
@@ -123,8 +151,6 @@ AUTHORITY_LABELS = {
 
 
 def scoped_authority_ids():
-    from app.extensions import db
-
     return [row[0] for row in db.session.query(Authority.id)]
 
 
