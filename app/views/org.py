@@ -9,7 +9,7 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from stdnum.cn import uscc as stdnum_uscc
 from wtforms import SelectField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
 from app.errors import DomainError
 from app.extensions import db
@@ -21,6 +21,7 @@ from app.models.org import (
     region_prefix,
 )
 from app.security import PV_AUTHORITY, PV_ENTERPRISE
+from app.services import regions
 from app.services.usedcar_accounts import is_usedcar_enterprise, refuse_identity_change
 from app.views.base import (
     AppModelRestApi,
@@ -28,6 +29,7 @@ from app.views.base import (
     FilterInTenantScope,
     UniqueAcrossTenants,
 )
+from app.views.regions import RegionField
 
 
 def validate_uscc(form, field):
@@ -69,10 +71,11 @@ class EnterpriseModelView(AppModelView):
     show_columns = ["name", "uscc", "region", "sector_labels", "status_label",
                     "legal_representative", "contact_name", "contact_mobile", "address",
                     "created_on"]
-    add_columns = ["name", "uscc", "region", "sectors", "status", "legal_representative",
+    add_columns = ["name", "uscc", "region_code", "sectors", "status", "legal_representative",
                    "contact_name", "contact_mobile", "address"]
     edit_columns = add_columns
-    search_columns = ["name", "uscc", "region", "status"]
+    # region_code (a text filter), not the relation: FAB would list all 3,218 divisions.
+    search_columns = ["name", "uscc", "region_code", "status"]
     order_columns = ["name", "uscc", "status"]
     base_order = ("name", "asc")
     base_filters = [["id", FilterInTenantScope, lambda: None]]
@@ -81,7 +84,8 @@ class EnterpriseModelView(AppModelView):
     add_form_extra_fields = {
         "status": SelectField(
             _l("Status"), choices=[(s, ENTERPRISE_STATUS_LABELS[s]) for s in ENTERPRISE_STATUSES]
-        )
+        ),
+        "region_code": RegionField(_l("Region"), validators=[DataRequired()]),
     }
     edit_form_extra_fields = add_form_extra_fields
 
@@ -165,13 +169,18 @@ class AuthorityModelView(AppModelView):
     label_columns = AUTHORITY_LABELS
     list_columns = ["name", "region", "sector_labels"]
     show_columns = list_columns
-    add_columns = ["name", "region", "sectors"]
+    add_columns = ["name", "region_code", "sectors"]
     edit_columns = add_columns
-    search_columns = ["name", "region"]
+    search_columns = ["name", "region_code"]
     base_filters = [["id", FilterInFunction, scoped_authority_ids]]
+    # A jurisdiction is a province, a city or a district.
+    add_form_extra_fields = {"region_code": RegionField(
+        _l("Region"), validators=[DataRequired()],
+        levels=(regions.PROVINCE, regions.CITY, regions.DISTRICT))}
+    edit_form_extra_fields = add_form_extra_fields
 
     def pre_add(self, item):
-        item.region_prefix = region_prefix(item.region.code if item.region else "")
+        item.region_prefix = region_prefix(item.region_code or "")
 
     pre_update = pre_add
 
