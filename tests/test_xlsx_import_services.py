@@ -554,7 +554,7 @@ def test_error_workbook_lists_errors_and_marks_cells(ctx, tmp_path):
     wb = load_workbook(out)
     assert wb.sheetnames == ["Errors", "Sales"]
     errors = [[c.value for c in row] for row in wb["Errors"].iter_rows()]
-    assert errors[0] == ["Row", "Column", "Value", "Message"]
+    assert errors[0] == ["Row", "Column", "Value", "Error message"]
     assert errors[1][:3] == [3, "Code", "'=HYPERLINK(\"http://evil.example\",\"click\")"]
     assert wb["Errors"]["C2"].data_type == "s"  # text, not a formula
     assert errors[2][:3] == [4, "Count", "many"]
@@ -661,6 +661,7 @@ def test_converters(ctx, kind, value, expected):
     (Integer(), "1.5"), (Integer(min_value=0), -1), (Integer(), True),
     (Number(places=2), "1.005"), (Number(), "abc"), (Number(), "NaN"),
     (Number(max_value=10), 11), (Date(), "2024-02-30"), (Date(), -3),
+    (Date(), datetime.time(10, 30)), (Integer(), datetime.timedelta(hours=1)),
     (xi.Text(max_length=3), "abcd"), (Boolean(), "perhaps"),
 ])
 def test_converters_refuse(ctx, kind, value):
