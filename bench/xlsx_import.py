@@ -180,8 +180,10 @@ def write_excel_like(path: str, spec, rows) -> None:
         z.writestr("xl/styles.xml", (
             f'<?xml version="1.0" encoding="UTF-8"?><styleSheet xmlns="{main}"><fonts count="1">'
             '<font/></fonts><fills count="1"><fill><patternFill patternType="none"/></fill>'
-            '</fills><borders count="1"><border/></borders><cellXfs count="2"><xf numFmtId="0"'
-            '/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs></styleSheet>'))
+            '</fills><borders count="1"><border/></borders><cellStyleXfs count="1"><xf '
+            'numFmtId="0"/></cellStyleXfs><cellXfs count="2"><xf numFmtId="0"'
+            '/><xf numFmtId="14" applyNumberFormat="1"/></cellXfs><cellStyles count="1">'
+            '<cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'))
 
 
 def floor(path: str) -> int:

@@ -166,6 +166,7 @@ def test_headers_by_key_translation_order_and_required_marker(ctx, tmp_path):
     result = xi.read(spec(), make_xlsx(tmp_path / "h.xlsx", [reordered], headers=headers))
     assert result.ok, result.errors
     assert result.rows[0]["name"] == "张三0" and result.rows[0]["code"] == "AB0"
+    assert result.rows[0]["note"] is None  # an optional column left out: every key is there
 
 
 def test_translated_headers_match_in_every_language(ctx, tmp_path):
@@ -471,8 +472,10 @@ def _raw_xlsx(path, sheet_xml, strings_xml=None, styles_xml=None, date1904=False
         'formatCode="yyyy&quot;年&quot;m&quot;月&quot;d&quot;日&quot;"/></numFmts>'
         '<fonts count="1"><font/></fonts><fills count="1"><fill><patternFill patternType="none"/>'
         '</fill></fills><borders count="1">'
-        '<border/></borders><cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/>'
-        '<xf numFmtId="176"/><xf numFmtId="49"/><xf numFmtId="31"/></cellXfs></styleSheet>')
+        '<border/></borders><cellStyleXfs count="1"><xf numFmtId="0"/></cellStyleXfs>'
+        '<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/>'
+        '<xf numFmtId="176"/><xf numFmtId="49"/><xf numFmtId="31"/></cellXfs><cellStyles '
+        'count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
     strings = strings_xml or (
         '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
         'spreadsheetml/2006/main" count="6" uniqueCount="6"><si><t>Name</t></si><si><t>Code'

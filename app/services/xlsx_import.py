@@ -1004,6 +1004,7 @@ def read(spec: ImportSpec, source, progress: Callable | None = None) -> ImportRe
         compiled = [(col.key, pos, col.required, col.kind.compile(), col.parse)
                     for pos, col in mapping]
         positions = {pos for pos, _ in mapping}
+        absent = [c.key for c in spec.columns if c.key not in {col.key for _, col in mapping}]
         headers = result.headers
         validate_row = spec.validate_row
         required_msg = gettext("This value is required.")
@@ -1019,7 +1020,7 @@ def read(spec: ImportSpec, source, progress: Callable | None = None) -> ImportRe
                     "The sheet has more than %(num)s data rows. Split it into files of at "
                     "most %(num)s rows.", num=f"{max_rows:,}"))
             result.source_rows.append((row_number, cells))
-            values: dict[str, Any] = {}
+            values: dict[str, Any] = dict.fromkeys(absent)  # optional columns left out
             bad: dict[str, str] = {}
             for key, pos, required, convert, parse in compiled:
                 value = cells.get(pos)
@@ -1499,7 +1500,7 @@ def _run_import(ctx, params, spec, save, target_type, error_file_name) -> jobs.R
             saved = save(result.rows, params)
             saved = len(result.rows) if saved is None else saved
             audit.record(db.session, "import", target_type=target_type,
-                         target_label=str(ctx_title(ctx))[:255],
+                         target_label=str(_job_title(ctx))[:255],
                          detail=ngettext("%(num)d row imported from %(file)s",
                                          "%(num)d rows imported from %(file)s", saved,
                                          file=file_name))
@@ -1514,7 +1515,7 @@ def _run_import(ctx, params, spec, save, target_type, error_file_name) -> jobs.R
             jobs.remove_file(path)
 
 
-def ctx_title(ctx) -> str:
+def _job_title(ctx) -> str:
     from app.extensions import db
     from app.models.job import Job
 
