@@ -256,6 +256,19 @@ def test_a_damaged_xlsx_is_refused(ctx, tmp_path):
     assert _refused(str(truncated))
 
 
+def test_a_strict_open_xml_workbook_is_named(ctx, tmp_path):
+    good = make_xlsx(tmp_path / "good.xlsx", [good_row(0)])
+    strict = tmp_path / "strict.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(strict, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = data.replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                                    b"http://purl.oclc.org/ooxml/spreadsheetml/main")
+            out.writestr(item, data)
+    assert "Strict Open XML" in _refused(str(strict))
+
+
 def test_entities_and_dtds_are_refused(ctx, tmp_path):
     bomb = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
             '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]>'

@@ -651,6 +651,10 @@ class Package:
         if workbook is None or self._part(workbook) is None:
             raise _not_xlsx(head)
         root = self._xml(workbook)
+        if root.tag.startswith("{http://purl.oclc.org/ooxml/"):
+            raise _rejected(gettext(
+                "This workbook is saved as \"Strict Open XML\". Save it as an Excel workbook "
+                "(.xlsx) and upload it again."))
         props = root.find(f"{{{_NS}}}workbookPr")
         date1904 = props is not None and props.get("date1904") in ("1", "true")
         self.epoch = MAC_EPOCH if date1904 else WINDOWS_EPOCH
