@@ -19,6 +19,8 @@ Environment variables:
                     page that system admins read.
   CAPTCHA_ENABLED   "0" turns the login captcha off (tests, demos). Default on.
   ATTACHMENT_MAX_BYTES  upload size limit (default 10 MiB).
+  IMPORT_MAX_BYTES  .xlsx import size limit (default 10 MiB), checked before parsing.
+  IMPORT_MAX_ROWS   data rows one .xlsx import may hold (default 10000).
   PORT              dev server port (default 8080), used by `make run`.
   PUBLIC_BASE_URL   the portal's public address, for links in mail (required in production).
   PROXY_FIX_X_FOR   trusted reverse proxies in front of the app (0 = none).
@@ -190,8 +192,18 @@ class Config:
             "image/jpeg": "jpg",
             "application/zip": "zip",
         }
-        # Room for multipart overhead above the attachment limit.
-        self.MAX_CONTENT_LENGTH = self.ATTACHMENT_MAX_BYTES + 1024 * 1024
+        # .xlsx imports (app/services/xlsx_import.py, SPEC X12): the file size (checked before
+        # anything is parsed), what it may unpack to (zip bombs), data rows per file, errors
+        # listed in the report (all are counted); uploads wait for their job in IMPORT_DIR.
+        self.IMPORT_MAX_BYTES = int(os.environ.get("IMPORT_MAX_BYTES", 10 * 1024 * 1024))
+        self.IMPORT_MAX_UNPACKED_BYTES = int(os.environ.get("IMPORT_MAX_UNPACKED_BYTES",
+                                                            100 * 1024 * 1024))
+        self.IMPORT_MAX_ROWS = int(os.environ.get("IMPORT_MAX_ROWS", "10000"))
+        self.IMPORT_MAX_ERRORS = int(os.environ.get("IMPORT_MAX_ERRORS", "1000"))
+        self.IMPORT_DIR = os.environ.get("IMPORT_DIR", os.path.join(INSTANCE_DIR, "imports"))
+        # Room for multipart overhead above the attachment and import limits.
+        self.MAX_CONTENT_LENGTH = max(self.ATTACHMENT_MAX_BYTES,
+                                      self.IMPORT_MAX_BYTES) + 1024 * 1024
 
         # Background jobs (app/services/jobs.py): Huey on a SQLite file under instance/, or
         # on Redis when REDIS_URL is set; result files under JOB_DIR (outside the web root).
