@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 export FLASK_APP := run
 
-.PHONY: run worker test lint i18n catalogs setup bench bench-export clean
+.PHONY: run worker test lint i18n catalogs setup bench bench-export bench-import clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,9 +52,13 @@ bench: setup
 	$(BIN)/python -m bench.rental
 	$(BIN)/python -m bench.pdf
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.xlsx_import
 
 bench-export: $(STAMP)
 	$(BIN)/python -m bench.export
+
+bench-import: catalogs
+	$(BIN)/python -m bench.xlsx_import
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,5 +1,5 @@
-"""`flask regportal ...`: setup (migrate, permissions, roles, demo data), sync-roles, worker
-(the background-job consumer)."""
+"""`flask regportal ...`: setup (migrate, permissions, roles, administrative divisions, demo
+data), sync-roles, worker (the background-job consumer)."""
 
 from __future__ import annotations
 
@@ -60,16 +60,22 @@ def register_cli(app) -> None:
                   help="Load demo data into an empty database (default: outside production).")
     @with_appcontext
     def setup(demo):
-        """Upgrade the schema, create permissions, sync roles, load demo data if empty."""
+        """Upgrade the schema, create permissions, sync roles, load the administrative
+        divisions, load demo data if empty."""
         from flask_migrate import upgrade
 
         from app.demo import load_demo_data
         from app.extensions import db
         from app.models.org import Enterprise
+        from app.services.regions import load_regions
 
         upgrade()
         create_permissions()
         sync_roles()
+        added = load_regions()
+        db.session.commit()
+        if added:
+            click.echo(f"Administrative divisions: {added} added.")
         if demo is None:
             demo = current_app.config["LOAD_DEMO_DATA"]
         if demo and current_app.config["PRODUCTION"]:

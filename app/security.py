@@ -125,6 +125,8 @@ MENU_USEDCAR_CONFIRM = "Filing confirmation queue"
 MENU_USEDCAR_MISSING = "Missing reports"
 MENU_USEDCAR_AGGREGATES = "Regional aggregates"
 MENU_USEDCAR_EXTENSIONS = "Report window extensions"
+MENU_USEDCAR_PROFILE = "Used-car registration profile"  # U1 data of the enterprise
+MENU_USEDCAR_REGISTER = "Used-car registration"  # U1 for anonymous visitors
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -214,7 +216,7 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_USEDCAR_SALE, READ + WRITE + EXPORT + ("can_import",)),
     *_perms(PV_USEDCAR_REPORT, READ + EXPORT + ("can_add", "can_edit")),
     *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALE_ENTRY, MENU_USEDCAR_SALES,
-            MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY),
+            MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_PROFILE),
     # Inbox (own cases and notices), dashboard of the enterprise, announcements.
     ("can_list", PV_INBOX),
     ("can_list", PV_DASHBOARD),
@@ -313,11 +315,12 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_USEDCAR_SALE, READ),
         *_perms(PV_USEDCAR_REPORT, READ),
         *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES, MENU_USEDCAR_MONTHLY,
-                MENU_USEDCAR_QUARTERLY),
+                MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_PROFILE),
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
     # Anonymous visitors: the public announcement pages need no permission, only the menu.
-    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT, MENU_RENTAL_PUBLIC)],
+    ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT, MENU_RENTAL_PUBLIC,
+                          MENU_USEDCAR_REGISTER)],
 }
 
 
@@ -444,6 +447,20 @@ class AppSecurityManager(SecurityManager):
     # ----- 2FA policy -----------------------------------------------------------------
     def totp_required(self, user) -> bool:
         return bool(self.role_names(user) & TOTP_MANDATORY_ROLES)
+
+    # ----- login names: a used-car enterprise also signs in with its licence number (U2) -
+    def login_name(self, name):
+        """The user name a typed login name stands for: the registration account's user
+        name when it is a used-car enterprise's business licence number (any case), else the
+        name itself. The HTML and API logins and the per-account rate limit all go through
+        here, so both names of one account share one counter; the lookup is one query
+        whatever the answer (no timing difference between known and unknown names)."""
+        from app.services.usedcar_accounts import username_for_licence
+
+        return username_for_licence(name) or name
+
+    def auth_user_db(self, username, password):
+        return super().auth_user_db(self.login_name(username), password)
 
     # ----- passwords: one validator for every path ------------------------------------
     def add_user(self, username, first_name, last_name, email, role, password="",

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -33,10 +32,11 @@ os.environ.setdefault("REGPORTAL_INSTANCE", tempfile.mkdtemp(prefix="regportal-b
 os.environ["CAPTCHA_ENABLED"] = "0"
 os.environ["RATELIMIT_ENABLED"] = "0"
 
-import pyotp  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.common import login as _login  # noqa: E402
+from bench.common import timed as _timed  # noqa: E402
 
 CITIES = [  # prefecture code, name, plate letter
     ("440100", "广州市", "A"), ("440300", "深圳市", "B"), ("440400", "珠海市", "C"),
@@ -62,15 +62,6 @@ def _state(i: int) -> str:
     return "operating" if r < 85 else "suspended" if r < 93 else "terminated" if r < 98 \
         else "scrapped"
 
-
-def _timed(fn, repeat: int) -> float:
-    fn()  # warm (statement caches, templates, the OS page cache)
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def seed(db, n_ent: int, n_veh: int) -> None:
@@ -155,20 +146,6 @@ def seed(db, n_ent: int, n_veh: int) -> None:
     print(f"  seeded {n_ent} enterprises, {n_veh} vehicles in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)
 
-
-def _login(client, app, username: str, password: str, secret: str | None) -> None:
-    from app.extensions import db
-    from app.models.identity import AppUser
-
-    resp = client.post("/login/", data={"username": username, "password": password})
-    if resp.status_code == 302 and "/login/totp/" in resp.location:
-        with app.app_context():
-            db.session.query(AppUser).filter_by(username=username).update(
-                {"totp_last_counter": None})
-            db.session.commit()
-            db.session.remove()
-        resp = client.post("/login/totp/", data={"code": pyotp.TOTP(secret).now()})
-    assert resp.status_code == 302 and "/login" not in resp.location, resp.location
 
 
 def main() -> None:

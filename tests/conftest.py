@@ -113,11 +113,13 @@ def _app(store):
     from app.cli import create_permissions, sync_roles
     from app.demo import load_demo_data
     from app.extensions import db
+    from app.services.regions import load_regions
 
     with app.app_context():
         upgrade()
         create_permissions()
         sync_roles()
+        load_regions()  # as `flask regportal setup` does
         load_demo_data()
         db.session.remove()
         store.snapshot_now(db.engine)

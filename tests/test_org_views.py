@@ -21,7 +21,7 @@ def _sector_ids(db_session, *codes):
 
 def test_admin_creates_enterprise_with_valid_uscc_only(as_user, db_session):
     admin = as_user("admin")
-    form = {"name": "佛山市禅城顺达汽车租赁有限公司", "region": "440000",
+    form = {"name": "佛山市禅城顺达汽车租赁有限公司", "region_code": "440604",
             "sectors": _sector_ids(db_session, "rental"), "status": "active",
             "legal_representative": "吴国华", "contact_name": "郑敏",
             "contact_mobile": "13600136000", "address": "佛山市禅城区季华五路10号"}
@@ -37,7 +37,7 @@ def test_admin_creates_enterprise_with_valid_uscc_only(as_user, db_session):
 def test_duplicate_uscc_is_refused(as_user, db_session):
     admin = as_user("admin")
     r = admin.post("/enterprises/add", data={
-        "name": "重复企业", "uscc": "91440101MA59XXKL1H", "region": "440106",
+        "name": "重复企业", "uscc": "91440101MA59XXKL1H", "region_code": "440106",
         "sectors": _sector_ids(db_session, "rental"), "status": "active"})
     assert r.status_code == 200 and "该统一社会信用代码的企业已存在" in r.text
     assert db_session.query(Enterprise).filter_by(uscc="91440101MA59XXKL1H").count() == 1
@@ -62,7 +62,7 @@ def test_regulator_reads_its_authority_only(as_user, db_session):
 
 def test_authority_region_prefix_follows_its_region(as_user, db_session):
     admin = as_user("admin")
-    r = admin.post("/authorities/add", data={"name": "深圳市交通运输局", "region": "440300",
+    r = admin.post("/authorities/add", data={"name": "深圳市交通运输局", "region_code": "440300",
                                              "sectors": _sector_ids(db_session, "rental")})
     assert r.status_code == 302
     assert db_session.query(Authority).filter_by(name="深圳市交通运输局").one().region_prefix \

@@ -166,6 +166,7 @@ def test_headers_by_key_translation_order_and_required_marker(ctx, tmp_path):
     result = xi.read(spec(), make_xlsx(tmp_path / "h.xlsx", [reordered], headers=headers))
     assert result.ok, result.errors
     assert result.rows[0]["name"] == "张三0" and result.rows[0]["code"] == "AB0"
+    assert result.rows[0]["note"] is None  # an optional column left out: every key is there
 
 
 def test_translated_headers_match_in_every_language(ctx, tmp_path):
@@ -253,6 +254,19 @@ def test_a_damaged_xlsx_is_refused(ctx, tmp_path):
     truncated = tmp_path / "truncated.xlsx"
     truncated.write_bytes(open(good, "rb").read()[:300])
     assert _refused(str(truncated))
+
+
+def test_a_strict_open_xml_workbook_is_named(ctx, tmp_path):
+    good = make_xlsx(tmp_path / "good.xlsx", [good_row(0)])
+    strict = tmp_path / "strict.xlsx"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(strict, "w") as out:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename == "xl/workbook.xml":
+                data = data.replace(b"http://schemas.openxmlformats.org/spreadsheetml/2006/main",
+                                    b"http://purl.oclc.org/ooxml/spreadsheetml/main")
+            out.writestr(item, data)
+    assert "Strict Open XML" in _refused(str(strict))
 
 
 def test_entities_and_dtds_are_refused(ctx, tmp_path):
@@ -471,8 +485,10 @@ def _raw_xlsx(path, sheet_xml, strings_xml=None, styles_xml=None, date1904=False
         'formatCode="yyyy&quot;年&quot;m&quot;月&quot;d&quot;日&quot;"/></numFmts>'
         '<fonts count="1"><font/></fonts><fills count="1"><fill><patternFill patternType="none"/>'
         '</fill></fills><borders count="1">'
-        '<border/></borders><cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/>'
-        '<xf numFmtId="176"/><xf numFmtId="49"/><xf numFmtId="31"/></cellXfs></styleSheet>')
+        '<border/></borders><cellStyleXfs count="1"><xf numFmtId="0"/></cellStyleXfs>'
+        '<cellXfs count="5"><xf numFmtId="0"/><xf numFmtId="14"/>'
+        '<xf numFmtId="176"/><xf numFmtId="49"/><xf numFmtId="31"/></cellXfs><cellStyles '
+        'count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
     strings = strings_xml or (
         '<?xml version="1.0" encoding="UTF-8"?><sst xmlns="http://schemas.openxmlformats.org/'
         'spreadsheetml/2006/main" count="6" uniqueCount="6"><si><t>Name</t></si><si><t>Code'
@@ -554,7 +570,7 @@ def test_error_workbook_lists_errors_and_marks_cells(ctx, tmp_path):
     wb = load_workbook(out)
     assert wb.sheetnames == ["Errors", "Sales"]
     errors = [[c.value for c in row] for row in wb["Errors"].iter_rows()]
-    assert errors[0] == ["Row", "Column", "Value", "Message"]
+    assert errors[0] == ["Row", "Column", "Value", "Error message"]
     assert errors[1][:3] == [3, "Code", "'=HYPERLINK(\"http://evil.example\",\"click\")"]
     assert wb["Errors"]["C2"].data_type == "s"  # text, not a formula
     assert errors[2][:3] == [4, "Count", "many"]
@@ -661,6 +677,7 @@ def test_converters(ctx, kind, value, expected):
     (Integer(), "1.5"), (Integer(min_value=0), -1), (Integer(), True),
     (Number(places=2), "1.005"), (Number(), "abc"), (Number(), "NaN"),
     (Number(max_value=10), 11), (Date(), "2024-02-30"), (Date(), -3),
+    (Date(), datetime.time(10, 30)), (Integer(), datetime.timedelta(hours=1)),
     (xi.Text(max_length=3), "abcd"), (Boolean(), "perhaps"),
 ])
 def test_converters_refuse(ctx, kind, value):

@@ -11,6 +11,7 @@ import secrets
 
 from captcha.image import ImageCaptcha
 from flask import current_app, session
+from flask_babel import gettext
 
 from app.extensions import db
 from app.models.identity import CaptchaChallenge
@@ -67,3 +68,12 @@ def check(value: str | None) -> bool:
     if not deleted or created < datetime.datetime.now() - _LIFETIME or not value:
         return False
     return hmac.compare_digest(expected, _hash(value))
+
+
+def check_form(form) -> bool:
+    """Check a public form's `captcha` field; a wrong answer becomes that field's error."""
+    if check(form.captcha.data):
+        return True
+    form.captcha.errors = [*form.captcha.errors,
+                           gettext("The verification code is wrong; try the new one.")]
+    return False

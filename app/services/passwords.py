@@ -59,14 +59,17 @@ def fab_validator(password: str) -> None:
 
 
 class PasswordPolicy:
-    """WTForms validator; `username_field` names the form field holding the user name."""
+    """WTForms validator; `username_field` names the form field holding the user name, or
+    is a function of the form giving it (a name that depends on several fields)."""
 
-    def __init__(self, username_field: str | None = None):
+    def __init__(self, username_field=None):
         self.username_field = username_field
 
     def __call__(self, form, field):
         username = None
-        if self.username_field and self.username_field in form:
+        if callable(self.username_field):
+            username = self.username_field(form)
+        elif self.username_field and self.username_field in form:
             username = form[self.username_field].data
         problems = password_problems(field.data, username)
         if problems:

@@ -45,7 +45,7 @@ from flask_babel import lazy_gettext as _l
 from stdnum.cn import ric
 
 from app.models.usedcar import CATEGORIES
-from app.services import idcodes
+from app.services import cn_codes
 from app.services import vehicle_codes as vc
 from app.services import xlsx_import as xi
 
@@ -127,6 +127,8 @@ TEXT_LIMITS = {"name": 200, "address": 255, "brand_model": 100, "vehicle_type": 
 PRICE_LIMIT = Decimal("100000000")  # 1亿 CNY: anything above is a typing error
 EARLIEST_DATE = datetime.date(1990, 1, 1)
 REGISTRATION_NO_RE = re.compile(r"^\d{12}$")
+# Mainland mobile numbers (the rule of app.views.rental_forms.CN_MOBILE).
+MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 _CENT = Decimal("0.01")
 
 
@@ -226,23 +228,23 @@ def _category_lookup() -> dict[str, str]:
 # ----- the rule -------------------------------------------------------------------------------
 def _clean_code(is_enterprise: bool, has_uscc: bool, raw, today) -> tuple[str, str | None]:
     kind, _label = CODE_KINDS[(is_enterprise, has_uscc)]
-    code = idcodes.compact(_code_text(raw))
+    code = cn_codes.compact(_code_text(raw))
     if kind == "ric":
         if not code:
             return code, gettext("Enter the resident ID number.")
-        if not idcodes.is_resident_id(code) or ric.get_birth_date(code) > today:
+        if not cn_codes.resident_id_valid(code) or ric.get_birth_date(code) > today:
             return code, gettext("Not a valid resident ID number (18 characters, check "
                                  "character in the last position).")
     elif kind == "uscc":
         if not code:
             return code, gettext("Enter the unified social credit code.")
-        if not idcodes.is_uscc(code):
+        if not cn_codes.uscc_valid(code):
             return code, gettext("Not a valid unified social credit code (18 characters, "
                                  "check character in the last position).")
     else:
         if not code:
             return code, gettext("Enter the organisation code.")
-        if not idcodes.is_org_code(code):
+        if not cn_codes.org_code_valid(code):
             return code, gettext("Not a valid organisation code (8 characters and a check "
                                  "character, e.g. 12345678-9).")
     return code, None
@@ -279,10 +281,10 @@ def _clean_party(prefix: str, data: Mapping, out: dict, errors: dict, words, tod
     elif len(address) > TEXT_LIMITS["address"]:
         errors[f"{prefix}_address"] = _too_long(TEXT_LIMITS["address"])
     out[f"{prefix}_address"] = address
-    mobile = idcodes.compact(_code_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
+    mobile = cn_codes.compact(_code_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
     if not mobile:
         errors[f"{prefix}_mobile"] = gettext("Required.")
-    elif not idcodes.is_mobile(mobile):
+    elif not MOBILE_RE.match(mobile):
         errors[f"{prefix}_mobile"] = gettext(
             "Not a valid mobile number (11 digits starting with 13-19).")
     out[f"{prefix}_mobile"] = mobile

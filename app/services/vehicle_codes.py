@@ -1,6 +1,6 @@
 """Vehicle identifiers shared by every form, API and importer: plate numbers (GA 36-2018) and
 VINs (GB 16735 / ISO 3779, check digit with vininfo). Persons' and organisations' codes are in
-app.services.idcodes. Pure functions: no database, no request, fast enough to run on every
+app.services.cn_codes. Pure functions: no database, no request, fast enough to run on every
 row of a large import."""
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ def register_views(appbuilder) -> None:
     from app.views.inbox import InboxApi, InboxView, register_jinja_globals
     from app.views.jobs import JobApi, JobView
     from app.views.org import AuthorityApi, AuthorityModelView, EnterpriseApi, EnterpriseModelView
+    from app.views.regions import RegionView
+    from app.views.regions import register_jinja_globals as register_region_globals
     from app.views.rental import (
         CounterEntryView,
         RentalHomeView,
@@ -42,6 +44,7 @@ def register_views(appbuilder) -> None:
     )
     from app.views.rental_filing import RentalFilingFormsView
     from app.views.rental_public import RentalPublicView
+    from app.views.usedcar_register import UsedCarProfileView, UsedCarRegisterView
     from app.views.verify import VerifyView
     from app.views.workflow import ApplicationApi, ApplicationView, ReviewQueueView
 
@@ -50,6 +53,9 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view_no_menu(TwoFactorView)
     appbuilder.add_view_no_menu(AttachmentView)
     appbuilder.add_view_no_menu(VerifyView)  # public: /verify/<token>
+    # Public: /public/regions/children/<code> for the province / city / district selects.
+    appbuilder.add_view_no_menu(RegionView)
+    register_region_globals(current_app)
 
     # Documents whose QR code leads to /verify/<token> (app.services.verification).
     from app.services.certificates import register_documents as register_rental_documents
@@ -126,6 +132,16 @@ def register_views(appbuilder) -> None:
              "fa-stop-circle")):
         appbuilder.add_link(s.MENU_RENTAL_FORMS, href=endpoint, label=label, icon=icon,
                             category=s.MENU_CAT_RENTAL, baseview=rental_forms)
+
+    # Used-car module (seed 001): self-registration (U1, public) and the enterprise's
+    # registration profile.
+    appbuilder.add_view_no_menu(UsedCarRegisterView)
+    appbuilder.add_link(s.MENU_USEDCAR_REGISTER, href="UsedCarRegisterView.register",
+                        label=_l("Used-car enterprise registration"), icon="fa-user-plus")
+    appbuilder.add_view(UsedCarProfileView, s.MENU_USEDCAR_PROFILE,
+                        label=_l("Registration profile"), icon="fa-id-card",
+                        category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
+                        category_icon="fa-car-side")
 
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):

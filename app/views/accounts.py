@@ -60,7 +60,9 @@ def _username_key() -> str:
         body = request.get_json(silent=True)
         if isinstance(body, dict):
             name = body.get("username")
-    return "user:" + str(name or "").strip().lower()[:128]
+    # A used-car licence number counts against the account it names (one bucket).
+    name = current_app.appbuilder.sm.login_name(str(name or "").strip()[:128])
+    return "user:" + str(name or "").lower()[:128]
 
 
 def _not_a_login() -> bool:
@@ -340,7 +342,7 @@ class ForgotPasswordView(BaseView):
             else:
                 sm = self.appbuilder.sm
                 name = form.username.data.strip()
-                user = sm.find_user(username=name) or sm.find_user(email=name)
+                user = sm.find_user(username=sm.login_name(name)) or sm.find_user(email=name)
                 if user is not None and user.is_active and user.email:
                     # Never from the Host header: a forged Host would send the token away.
                     link = current_app.config["PUBLIC_BASE_URL"] + url_for(

@@ -9,8 +9,10 @@ from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from stdnum.cn import uscc as stdnum_uscc
 from wtforms import SelectField
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, ValidationError
 
+from app.errors import DomainError
+from app.extensions import db
 from app.models.org import (
     ENTERPRISE_STATUS_LABELS,
     ENTERPRISE_STATUSES,
@@ -19,12 +21,15 @@ from app.models.org import (
     region_prefix,
 )
 from app.security import PV_AUTHORITY, PV_ENTERPRISE
+from app.services import regions
+from app.services.usedcar_accounts import is_usedcar_enterprise, refuse_identity_change
 from app.views.base import (
     AppModelRestApi,
     AppModelView,
     FilterInTenantScope,
     UniqueAcrossTenants,
 )
+from app.views.regions import RegionField
 
 
 def validate_uscc(form, field):
@@ -66,10 +71,11 @@ class EnterpriseModelView(AppModelView):
     show_columns = ["name", "uscc", "region", "sector_labels", "status_label",
                     "legal_representative", "contact_name", "contact_mobile", "address",
                     "created_on"]
-    add_columns = ["name", "uscc", "region", "sectors", "status", "legal_representative",
+    add_columns = ["name", "uscc", "region_code", "sectors", "status", "legal_representative",
                    "contact_name", "contact_mobile", "address"]
     edit_columns = add_columns
-    search_columns = ["name", "uscc", "region", "status"]
+    # region_code (a text filter), not the relation: FAB would list all 3,218 divisions.
+    search_columns = ["name", "uscc", "region_code", "status"]
     order_columns = ["name", "uscc", "status"]
     base_order = ("name", "asc")
     base_filters = [["id", FilterInTenantScope, lambda: None]]
@@ -78,9 +84,19 @@ class EnterpriseModelView(AppModelView):
     add_form_extra_fields = {
         "status": SelectField(
             _l("Status"), choices=[(s, ENTERPRISE_STATUS_LABELS[s]) for s in ENTERPRISE_STATUSES]
-        )
+        ),
+        "region_code": RegionField(_l("Region"), validators=[DataRequired()]),
     }
     edit_form_extra_fields = add_form_extra_fields
+
+    def pre_add(self, item):
+        _normalise_uscc(item)
+        if not item.uscc:
+            raise DomainError(gettext("Enter the unified social credit code."))
+
+    def pre_update(self, item):
+        _normalise_uscc(item)
+        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
 
 
 class EnterpriseApi(AppModelRestApi):
@@ -100,13 +116,29 @@ class EnterpriseApi(AppModelRestApi):
         _check_enterprise(item)
 
     def pre_update(self, item):
+        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
         _check_enterprise(item)
+
+    def put_headless(self, pk):
+        """Domain errors of the update (a used-car enterprise's name or USCC) answer with
+        their own status (422) and message."""
+        try:
+            return super().put_headless(pk)
+        except DomainError as exc:
+            db.session.rollback()
+            return self.response(exc.code, message=str(exc))
+
+
+def _normalise_uscc(item):
+    item.uscc = stdnum_uscc.compact(item.uscc) if item.uscc else None
 
 
 def _check_enterprise(item):
     from werkzeug.exceptions import BadRequest
 
-    if not stdnum_uscc.is_valid(item.uscc or ""):
+    # A used-car enterprise registered without a USCC has none (it never gets one here).
+    if not (item.uscc is None and is_usedcar_enterprise(item.id)) \
+            and not stdnum_uscc.is_valid(item.uscc or ""):
         raise BadRequest(gettext(
             "Not a valid unified social credit code (18 characters, check digit)."))
     if item.status not in ENTERPRISE_STATUSES:
@@ -123,8 +155,6 @@ AUTHORITY_LABELS = {
 
 
 def scoped_authority_ids():
-    from app.extensions import db
-
     return [row[0] for row in db.session.query(Authority.id)]
 
 
@@ -139,13 +169,18 @@ class AuthorityModelView(AppModelView):
     label_columns = AUTHORITY_LABELS
     list_columns = ["name", "region", "sector_labels"]
     show_columns = list_columns
-    add_columns = ["name", "region", "sectors"]
+    add_columns = ["name", "region_code", "sectors"]
     edit_columns = add_columns
-    search_columns = ["name", "region"]
+    search_columns = ["name", "region_code"]
     base_filters = [["id", FilterInFunction, scoped_authority_ids]]
+    # A jurisdiction is a province, a city or a district.
+    add_form_extra_fields = {"region_code": RegionField(
+        _l("Region"), validators=[DataRequired()],
+        levels=(regions.PROVINCE, regions.CITY, regions.DISTRICT))}
+    edit_form_extra_fields = add_form_extra_fields
 
     def pre_add(self, item):
-        item.region_prefix = region_prefix(item.region.code if item.region else "")
+        item.region_prefix = region_prefix(item.region_code or "")
 
     pre_update = pre_add
 

@@ -245,14 +245,6 @@ class RentalPublicView(BaseView):
         return self.render_template(f"rental/{template}", appbuilder=self.appbuilder,
                                     captcha_enabled=captcha.enabled(), **kwargs), status
 
-    @staticmethod
-    def _captcha_ok(form) -> bool:
-        if captcha.check(form.captcha.data):
-            return True
-        form.captcha.errors = [*form.captcha.errors,
-                               gettext("The verification code is wrong; try the new one.")]
-        return False
-
     # ----- landing page ------------------------------------------------------------------
     @expose("/")
     def index(self):
@@ -277,7 +269,7 @@ class RentalPublicView(BaseView):
     def _lookup(self, form, find, template, active):
         """R1 / R2: a valid form with the right captcha searches; anything else is 422."""
         results, status = None, 200
-        if form.validate_on_submit() and self._captcha_ok(form):
+        if form.validate_on_submit() and captcha.check_form(form):
             results = find()
         elif request.method == "POST":
             status = 422
@@ -290,7 +282,7 @@ class RentalPublicView(BaseView):
         form = ApplyStartForm()
         blocker, status = None, 200
         if form.validate_on_submit():
-            if self._captcha_ok(form):
+            if captcha.check_form(form):
                 blocker = uscc_blocker(form.uscc.data, form.name.data)
                 if blocker is None:
                     token = _start_serializer().dumps({"name": form.name.data,
@@ -373,7 +365,7 @@ class RentalPublicView(BaseView):
             form.uscc.data = request.args["uscc"].strip().upper()[:18]
         result, looked_up, status = None, False, 200
         if form.validate_on_submit():
-            if self._captcha_ok(form):
+            if captcha.check_form(form):
                 looked_up = True
                 result = filing_status(form.uscc.data)
             else:

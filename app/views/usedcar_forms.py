@@ -31,7 +31,9 @@ from wtforms.validators import (
 )
 
 from app.models.usedcar import MARKET
-from app.services import idcodes
+from app.services import cn_codes
+from app.views.regions import RegionField
+from app.views.rental_forms import validate_cn_mobile
 from app.workflows.usedcar import FILING_LABELS, MARKET_ONLY, NOT_MARKET
 
 MAX_BRANCHES = 200
@@ -42,31 +44,16 @@ def _strip(value):
 
 
 def _compact(value):
-    return idcodes.compact(value) if isinstance(value, str) else value
+    return cn_codes.compact(value) if isinstance(value, str) else value
 
-
-def validate_mobile(form, field):
-    field.data = idcodes.compact(field.data).removeprefix("+86")
-    if not idcodes.is_mobile(field.data):
-        raise ValidationError(gettext("Enter an 11-digit mainland mobile number, e.g. "
-                                      "13800138000."))
 
 
 def validate_licence_or_uscc(form, field):
-    if not (idcodes.is_uscc(field.data) or idcodes.is_licence_no(field.data)):
+    if not (cn_codes.uscc_valid(field.data) or cn_codes.licence_no_valid(field.data)):
         raise ValidationError(gettext(
             "Enter the 18-character USCC or the 15-digit business licence number; the check "
             "digit does not match."))
 
-
-def validate_district(form, field):
-    from app.extensions import db
-    from app.models.org import Region
-
-    code = (field.data or "").strip()
-    if not (len(code) == 6 and code.isdigit() and not code.endswith("00")
-            and db.session.get(Region, code) is not None):
-        raise ValidationError(gettext("Choose the province, city and district."))
 
 
 class BranchForm(SubForm):
@@ -122,22 +109,20 @@ class FilingForm(FlaskForm):
     professional_staff = IntegerField(_label("professional_staff"),
                                       validators=[InputRequired(),
                                                   NumberRange(min=0, max=100000)])
-    domicile_region = StringField(_label("domicile_region"),
-                                  validators=[DataRequired(), validate_district])
+    domicile_region = RegionField(_label("domicile_region"), validators=[DataRequired()])
     domicile_street = StringField(_label("domicile_street"), filters=[_strip],
                                   validators=[DataRequired(), Length(max=255)],
                                   description=_l("As on the business licence."))
     scope = TextAreaField(_label("scope"), filters=[_strip],
                           validators=[DataRequired(), Length(max=2000)])
-    business_region = StringField(_label("business_region"),
-                                  validators=[DataRequired(), validate_district])
+    business_region = RegionField(_label("business_region"), validators=[DataRequired()])
     business_street = StringField(_label("business_street"), filters=[_strip],
                                   validators=[DataRequired(), Length(max=255)],
                                   description=_l("Where the business is actually run."))
     filer_name = StringField(_label("filer_name"), filters=[_strip],
                              validators=[DataRequired(), Length(max=64)])
     filer_mobile = StringField(_label("filer_mobile"), validators=[DataRequired(),
-                                                                   validate_mobile])
+                                                                   validate_cn_mobile])
     filer_email = StringField(_label("filer_email"), filters=[_strip],
                               validators=[Optional(), Email(), Length(max=120)])
     branches = FieldList(FormField(BranchForm), min_entries=0, max_entries=MAX_BRANCHES)

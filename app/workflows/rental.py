@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import datetime
 
-from flask import current_app
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
-from werkzeug.security import generate_password_hash
 
-from app import security as s
 from app.extensions import db
 from app.models.base import unscoped
 from app.models.identity import AppUser
@@ -32,6 +29,7 @@ from app.models.rental import (
 )
 from app.models.workflow import Application
 from app.services import numbering
+from app.services.enterprise_accounts import open_admin_account
 from app.workflows.calendar import WorkingDays
 from app.workflows.engine import (
     APPLICANT,
@@ -263,21 +261,11 @@ def open_enterprise_account(case, actor, ctx):
         exists = db.session.query(AppUser.id).filter(
             (func.lower(AppUser.username) == enterprise.uscc.lower())
             | (AppUser.enterprise_id == enterprise.id)).first()
-        if exists:
-            return
-        email = (case.payload.get("contact_email") or "").strip().lower()
-        if not email or db.session.query(AppUser.id).filter(
-                func.lower(AppUser.email) == email).first():
-            email = f"{enterprise.uscc.lower()}@accounts.regportal.invalid"
-    role = current_app.appbuilder.sm.find_role(s.ROLE_ENT_ADMIN)
-    contact = enterprise.contact_name or enterprise.name
-    user = AppUser(username=enterprise.uscc, first_name=contact[1:] or contact,
-                   last_name=contact[:1], email=email, active=True,
-                   enterprise_id=enterprise.id, mobile=enterprise.contact_mobile,
-                   must_change_password=True,
-                   password=generate_password_hash(enterprise.contact_mobile or ""))
-    user.roles = [role]
-    db.session.add(user)
+    if exists:
+        return
+    open_admin_account(enterprise, enterprise.uscc, enterprise.contact_mobile or "",
+                       contact_name=enterprise.contact_name, mobile=enterprise.contact_mobile,
+                       email=case.payload.get("contact_email"), must_change_password=True)
 
 
 def apply_filing_change(case, actor, ctx):
