@@ -16,10 +16,13 @@ or hyphens, upper case)."""
 
 from __future__ import annotations
 
+import datetime
+import functools
 import re
 
 from stdnum.cn import ric as stdnum_ric
 from stdnum.cn import uscc as stdnum_uscc
+from stdnum.exceptions import ValidationError
 from stdnum.iso7064 import mod_11_10
 
 _SEPARATORS = re.compile(r"[\s\-－—]")
@@ -69,7 +72,28 @@ def org_code_valid(value: str | None) -> bool:
 
 # ----- resident ID number (GB 11643) ---------------------------------------------------------
 def resident_id_valid(value: str | None) -> bool:
-    return bool(value) and stdnum_ric.is_valid(compact(value))
+    """python-stdnum's `ric.validate` step by step (18 characters, check character, a real
+    birth date, a division that existed that year), its division lookup (a scan of its data
+    file: 100 us of the 110 us a number took) cached per division and year, so an import
+    checks thousands of rows a second."""
+    number = compact(value)
+    if len(number) != 18 or not number.isascii() or not number[:17].isdigit() \
+            or number[17] != stdnum_ric.calc_check_digit(number):
+        return False
+    try:
+        born = datetime.date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return _division_existed(number[:6], born.year)
+
+
+@functools.lru_cache(maxsize=8192)
+def _division_existed(division: str, year: int) -> bool:
+    try:
+        stdnum_ric.get_birth_place(f"{division}{year:04d}01010000")  # division and year
+    except ValidationError:
+        return False
+    return True
 
 
 # ----- tax registration number ---------------------------------------------------------------
