@@ -659,6 +659,28 @@ def test_export_has_every_field_the_capitals_and_neutralised_formulas(as_user, d
     assert any(v == "否" or v == "No" for v in cells.values())  # booleans in words
 
 
+def test_a_large_export_runs_as_a_job_with_the_same_search(app, as_user, db_session, uc):
+    """Above EXPORT_SYNC_MAX_ROWS the export is a job; it rebuilds the list's arguments, so
+    the search box applies there too."""
+    from app.models.job import Job
+
+    for n in range(4):
+        make_sale(db_session, uc["c"], buyer_name=f"批量{n}", plate=f"粤A5{n:04d}")
+    limit = app.config.get("EXPORT_SYNC_MAX_ROWS")
+    app.config["EXPORT_SYNC_MAX_ROWS"] = 2
+    try:
+        c = as_user("ent.c")
+        r = c.get("/usedcar/sales/export/?search_type=buyer&keyword=批量")
+        assert r.status_code == 302 and r.location.endswith("/jobs/")
+    finally:
+        app.config["EXPORT_SYNC_MAX_ROWS"] = limit
+    job = db_session.query(Job).filter_by(kind="export").order_by(Job.id.desc()).first()
+    r = c.get(f"/jobs/{job.id}/download")
+    assert r.status_code == 200
+    names = sorted(row[FIELDS.index("buyer_name")] for row in _xlsx(r.data)[1:])
+    assert names == [f"批量{n}" for n in range(4)]
+
+
 # ===== REST API twin ==========================================================================
 def test_api_crud_with_the_same_rules(app, db_session, uc):
     c = app.test_client()
