@@ -639,7 +639,7 @@ def test_rental_enterprises_still_change_their_name_over_the_api(app, db_session
 
 
 def _admin_edit_form(ent, **over):
-    data = {"name": ent.name, "uscc": ent.uscc or "", "region": ent.region_code,
+    data = {"name": ent.name, "uscc": ent.uscc or "", "region_code": ent.region_code,
             "sectors": [str(sec.id) for sec in ent.sectors], "status": ent.status,
             "legal_representative": ent.legal_representative or "",
             "contact_name": ent.contact_name or "", "contact_mobile": ent.contact_mobile or "",
