@@ -22,6 +22,10 @@ Environment variables:
   PORT              dev server port (default 8080), used by `make run`.
   PUBLIC_BASE_URL   the portal's public address, for links in mail (required in production).
   PROXY_FIX_X_FOR   trusted reverse proxies in front of the app (0 = none).
+
+Report windows (app/workflows/windows.py) are not read from the environment: the defaults are
+REPORT_WINDOWS below; a deployment overrides them in the app config (create_app({...}) or a
+config object), kind by kind.
 """
 
 import os
@@ -55,6 +59,34 @@ def _secret_key(production: bool) -> str:
         os.chmod(path, 0o600)
     with open(path) as fh:
         return fh.read().strip()
+
+
+# When a periodic report may be submitted (app/workflows/windows.py, docs/platform.md
+# "Report windows"). Per report kind:
+#   period        "month" | "quarter" | "year"
+#   opens_month   the n-th month after the period ends in which the window opens (default 1:
+#                 month M -> M+1, Q3 -> October, a year -> January of the next year)
+#   opens_day     day of that month, from 00:00 (default 1)
+#   closes_month  the n-th month after the period ends in which it closes (default 1)
+#   closes_day    day of that month, closing at its end, 23:59:59.999999 (clamped to the
+#                 month's length: 31 = the last day)
+#   grace_days    calendar days after the close during which a submission is accepted but
+#                 flagged late (default 0)
+# Per-enterprise extensions are granted by the authority and passed to windows.status().
+REPORT_WINDOWS = {
+    # Used-car trade monthly report (SPEC U7): month M from the 1st to the 15th of M+1.
+    "usedcar_monthly": {"period": "month", "opens_day": 1, "closes_day": 15,
+                        "grace_days": 5},
+    # Appraisal institutions' quarterly report (SPEC U8): the 1st to the 15th after the
+    # quarter.
+    "usedcar_quarterly": {"period": "quarter", "opens_day": 1, "closes_day": 15,
+                          "grace_days": 5},
+    # Local finance business reports (SPEC F8, F9).
+    "finance_monthly": {"period": "month", "opens_day": 1, "closes_day": 15},
+    "finance_quarterly": {"period": "quarter", "opens_day": 1, "closes_day": 20},
+    "finance_annual": {"period": "year", "opens_month": 1, "opens_day": 1,
+                       "closes_month": 4, "closes_day": 30},
+}
 
 
 class Config:
@@ -175,3 +207,7 @@ class Config:
         self.EXPORT_SYNC_MAX_ROWS = int(os.environ.get("EXPORT_SYNC_MAX_ROWS", "5000"))
 
         self.LOAD_DEMO_DATA = _env_flag("LOAD_DEMO_DATA", not production)
+
+        # Report windows per report kind (see REPORT_WINDOWS above); a copy, so an app's
+        # overrides never change the module's defaults.
+        self.REPORT_WINDOWS = {kind: dict(conf) for kind, conf in REPORT_WINDOWS.items()}
