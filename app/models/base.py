@@ -235,7 +235,12 @@ def jurisdiction_id_list(authority_id: int, sector: str | None = None) -> list[i
 
 
 def _sector_criteria(model, ids):
-    return _criteria(model, lambda cls: cls.enterprise_id.in_(ids))
+    """A plain expression, not a lambda: every sector model would share the one lambda's
+    code, hence one cached statement and one bound-parameter name for `ids`, and the last
+    model's list would be used for all of them (a used-car table scoped by the rental
+    jurisdiction)."""
+    return with_loader_criteria(model, model.enterprise_id.in_(ids), include_aliases=True,
+                                propagate_to_loaders=False)
 
 
 def _application_criteria(authority_id: int):
