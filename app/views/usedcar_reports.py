@@ -44,6 +44,7 @@ from app.views.base import (
     FilterInTenantScope,
     send_and_remove,
 )
+from app.workflows import windows
 from app.workflows.windows import ReportWindowClosedError
 
 REPORT_LABELS = {
@@ -480,6 +481,12 @@ def _previous_period(kind: str, today: datetime.date) -> tuple[int, int]:
     return svc.recent_periods(kind, today, 2)[1]
 
 
+def _due_period(kind: str) -> tuple[int, int]:
+    """The period whose window is open now, else the one that closed last."""
+    found = windows.current_period(kind, report_windows.moment(), windows.configured())
+    return found.year, found.number
+
+
 class UsedCarOversightView(BaseView):
     """Missing reports and regional aggregates, in the caller's used-car jurisdiction (the
     ORM scope). Regulators and auditors read and export; nothing here changes data."""
@@ -496,8 +503,7 @@ class UsedCarOversightView(BaseView):
         kind = request.args.get("kind", MONTHLY)
         if kind not in svc.SPECS:
             kind = MONTHLY
-        year, period = _parse_key(kind, request.args.get("period"),
-                                  _previous_period(kind, _today()))
+        year, period = _parse_key(kind, request.args.get("period"), _due_period(kind))
         region = (request.args.get("region") or "").strip()[:6]
         return kind, year, period, region
 
@@ -561,8 +567,7 @@ class UsedCarOversightView(BaseView):
     @has_access
     def aggregates(self):
         start, end, region = self._aggregate_args()
-        by_month = svc.aggregate_by_month(start, end, region or None)
-        by_category = svc.aggregate_by_category(start, end, region or None)
+        by_month, by_category = svc.aggregates(start, end, region or None)
         amount_chart = bar_chart(
             [svc.period_key(MONTHLY, m["year"], m["period"]) for m in by_month],
             [(gettext("Trade amount (10k CNY)"), [float(m["amount"]) for m in by_month])],
@@ -585,8 +590,7 @@ class UsedCarOversightView(BaseView):
     @has_access
     def aggregates_export(self):
         start, end, region = self._aggregate_args()
-        by_month = svc.aggregate_by_month(start, end, region or None)
-        by_category = svc.aggregate_by_category(start, end, region or None)
+        by_month, by_category = svc.aggregates(start, end, region or None)
         path = xlsx.temp_path()
         span = f"{svc.period_key(MONTHLY, *start)}_{svc.period_key(MONTHLY, *end)}"
         svc.write_aggregates_xlsx(path, by_month, by_category, region=region)
