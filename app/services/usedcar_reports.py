@@ -68,6 +68,19 @@ FIELD_LABELS = {
     "operating_count": _l("Operating use"),
     "non_operating_count": _l("Non-operating use"),
 }
+# Short names for chart axes (the tables show CATEGORIES' full names).
+SHORT_CATEGORY_LABELS = {
+    "basic": _l("Basic"),
+    "mpv": _l("MPV"),
+    "suv": _l("SUV"),
+    "cross": _l("Cross-type"),
+    "truck": _l("Truck"),
+    "three_wheel": _l("Three-wheel"),
+    "low_speed": _l("Low-speed"),
+    "trailer": _l("Trailer"),
+    "motorcycle": _l("Motorcycle"),
+    "other": _l("Other"),
+}
 QUARTERLY_LABELS = {
     "total_count": _l("Vehicles appraised"),
     "amount": _l("Appraised value (10k CNY)"),
@@ -407,7 +420,7 @@ def submit(kind: str, year: int, period: int, figures: Figures | None, filer_nam
     moment = report_windows.moment(now)
     report = UsedCarReport(enterprise_id=enterprise_id, kind=kind, year=year, period=period,
                            filer_name=name, submitted_on=moment, submitted_by_id=user_id,
-                           late=report_windows.is_late(status))
+                           changed_on=moment, late=report_windows.is_late(status))
     _apply(report, figures)
     db.session.add(report)
     db.session.commit()
@@ -427,6 +440,7 @@ def update(report: UsedCarReport, figures: Figures | None, filer_name: str, *,
         raise UsedCarReportInvalidError(errors)
     report.filer_name = _filer(filer_name)
     report.late = bool(report.late or report_windows.is_late(status))
+    report.changed_on = report_windows.moment(now)
     _apply(report, figures)
     db.session.commit()
     return report

@@ -114,10 +114,7 @@ class _ReportView(AppModelView):
                 spec=self.spec, kind=self.kind,
                 year_arg=f"_flt_{_equal_index(self, 'year')}_year",
                 period_arg=f"_flt_{_equal_index(self, 'period')}_period",
-                years=list(range(today.year, today.year - 6, -1)),
-                add_url=url_for(f"{self.endpoint}.add"),
-                may_add=self.appbuilder.sm.has_access("can_add", self.class_permission_name)
-                and _enterprise_id() is not None)
+                years=list(range(today.year, today.year - 6, -1)))
         return super().render_template(template, **kwargs)
 
     def export_value(self, item, column: str):
@@ -573,10 +570,9 @@ class UsedCarOversightView(BaseView):
             [(gettext("Trade amount (10k CNY)"), [float(m["amount"]) for m in by_month])],
             title=gettext("Trade amount by month (10k CNY)"), chart_id="chart-amount")
         count_chart = bar_chart(
-            [c["label"] for c in by_category],
+            [str(svc.SHORT_CATEGORY_LABELS[c["category"]]) for c in by_category],
             [(gettext("Vehicles traded"), [c["total_count"] for c in by_category])],
-            title=gettext("Vehicles traded by category"), chart_id="chart-category",
-            height=300)
+            title=gettext("Vehicles traded by category"), chart_id="chart-category")
         return self.render_template(
             "usedcar/report_aggregates.html", start=svc.period_key(MONTHLY, *start),
             end=svc.period_key(MONTHLY, *end), region=region,
