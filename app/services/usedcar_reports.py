@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.orm import lazyload
 
 from app.errors import (
     UsedCarNotConfirmedError,
@@ -465,6 +466,7 @@ def missing(kind: str, year: int, period: int, region: str | None = None):
                                UsedCarReport.kind == kind, UsedCarReport.year == year,
                                UsedCarReport.period == period)
     query = (db.session.query(Enterprise, UsedCarProfile)
+             .options(lazyload(UsedCarProfile.enterprise))
              .join(UsedCarProfile, UsedCarProfile.enterprise_id == Enterprise.id)
              .filter(UsedCarProfile.confirmed_on.isnot(None), ~submitted))
     wanted = spec(kind).business_type
