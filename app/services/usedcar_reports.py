@@ -450,12 +450,15 @@ def update(report: UsedCarReport, figures: Figures | None, filer_name: str, *,
 # ----- authority side (U9) ------------------------------------------------------------------
 def _in_region(region: str | None):
     """Condition on UsedCarReport.enterprise_id: the enterprise's district is under `region`
-    (a region code: 440100 -> every district of Guangzhou)."""
+    (a region code: 440100 -> every district of Guangzhou). It only narrows the reports,
+    which the ORM hook scopes already, so the enterprise table is read as a plain table (no
+    second copy of the jurisdiction's id list)."""
     prefix = region_prefix(region or "")
     if not prefix:
         return None
+    ent = Enterprise.__table__
     return UsedCarReport.enterprise_id.in_(
-        select(Enterprise.id).where(Enterprise.region_code.startswith(prefix)))
+        select(ent.c.id).where(ent.c.region_code.startswith(prefix)))
 
 
 def missing(kind: str, year: int, period: int, region: str | None = None):

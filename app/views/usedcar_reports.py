@@ -60,6 +60,9 @@ REPORT_LABELS = {
     "total_count": _l("Total count"),
 }
 TOTAL_COLUMNS = {"total_amount": "amount", "total_count": "total_count"}
+# The aggregates page shows the last DEFAULT_MONTHS months up to the one due now, unless
+# asked otherwise (at 5,000 enterprises a month costs ~0.1 s on SQLite).
+DEFAULT_MONTHS = 6
 # How many periods the "add" page offers (newest first), besides extended ones.
 PERIODS_OFFERED = {MONTHLY: 12, QUARTERLY: 8}
 
@@ -474,10 +477,6 @@ def _parse_key(kind: str, key: str | None, default: tuple[int, int]) -> tuple[in
         return default
 
 
-def _previous_period(kind: str, today: datetime.date) -> tuple[int, int]:
-    return svc.recent_periods(kind, today, 2)[1]
-
-
 def _due_period(kind: str) -> tuple[int, int]:
     """The period whose window is open now, else the one that closed last."""
     found = windows.current_period(kind, report_windows.moment(), windows.configured())
@@ -547,9 +546,8 @@ class UsedCarOversightView(BaseView):
 
     # ---- regional aggregates ----------------------------------------------------------------
     def _aggregate_args(self):
-        today = _today()
-        last = _previous_period(MONTHLY, today)
-        first = svc.recent_periods(MONTHLY, today, 13)[-1]
+        last = _due_period(MONTHLY)
+        first = svc.period_range(MONTHLY, (last[0] - 1, last[1]), last)[-DEFAULT_MONTHS]
         start = _parse_key(MONTHLY, request.args.get("start"), first)
         end = _parse_key(MONTHLY, request.args.get("end"), last)
         if start > end:
