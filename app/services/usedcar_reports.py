@@ -35,7 +35,8 @@ from app.errors import (
     UsedCarReportNotAllowedError,
 )
 from app.extensions import db
-from app.models.org import Enterprise, Region, region_prefix
+from app.models.base import AUTHORITY, current_scope
+from app.models.org import Authority, Enterprise, Region, region_prefix
 from app.models.usedcar import (
     APPRAISAL,
     CATEGORIES,
@@ -576,8 +577,20 @@ def period_range(kind: str, start: tuple[int, int], end: tuple[int, int]):
 
 
 def regions_in_scope() -> list[tuple[str, str]]:
-    """(code, name) of the cities and districts of the used-car enterprises the caller sees,
-    for the region filter of the aggregates (inside the jurisdiction by construction)."""
+    """(code, name) of the cities and districts the region filter of the authority pages
+    offers: those under the authority's region (inside its jurisdiction by construction; no
+    tenant table read). Users without an authority (system admins): the cities and districts
+    of the used-car enterprises they see."""
+    scope = current_scope()
+    if scope is not None and scope.kind == AUTHORITY:
+        authority = db.session.get(Authority, scope.authority_id)
+        prefix = authority.region_prefix if authority is not None else None
+        if prefix is None:
+            return []
+        rows = (db.session.query(Region.code, Region.name)
+                .filter(Region.code.startswith(prefix), Region.code != authority.region_code)
+                .order_by(Region.code).all())
+        return [(code, name) for code, name in rows]
     codes = {c for (c,) in db.session.query(Enterprise.region_code)
              .join(UsedCarProfile, UsedCarProfile.enterprise_id == Enterprise.id).distinct()}
     wanted = set(codes)
