@@ -92,3 +92,39 @@ class ImmutableFieldError(DomainError):
     """An attempt to change a field that never changes after registration (U1)."""
 
     code = 422
+
+
+# ----- report windows (app/services/report_windows.py), shared by every reporting module ----
+# (ReportWindowClosedError, HTTP 422, lives beside the window logic in app/workflows/windows.py.)
+class ReportExtensionInvalidError(DomainError):
+    """An extension without a reason, ending in the past, or for an unknown report kind."""
+
+    code = 422
+
+
+# ----- used-car trade reports (app/services/usedcar_reports.py) ------------------------------
+class UsedCarReportInvalidError(DomainError):
+    """Figures that fail the form's rules or cross-checks; `errors` lists every one."""
+
+    code = 422
+
+    def __init__(self, errors: list[str]):
+        self.errors = [str(e) for e in errors]
+        super().__init__("；".join(self.errors))
+
+
+class UsedCarReportExistsError(DomainError):
+    """A second report for the same enterprise, kind and period."""
+
+    code = 409
+
+    def __init__(self, message: str, report_id: int | None = None):
+        self.report_id = report_id
+        super().__init__(message)
+
+
+class UsedCarReportNotAllowedError(DomainError):
+    """A report kind the enterprise does not file (the quarterly report is for appraisal
+    institutions only)."""
+
+    code = 403

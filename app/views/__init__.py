@@ -187,3 +187,30 @@ def register_views(appbuilder) -> None:
                         label=_l("Used-car sales records"), icon="fa-list",
                         category=s.MENU_CAT_USEDCAR, baseview=sales)
     appbuilder.add_api(UsedCarSaleApi)
+
+    # Used-car trade reports (U7-U8) and the authority's oversight of them (U9).
+    from app.views.usedcar_reports import (
+        MonthlyReportView,
+        QuarterlyReportView,
+        ReportExtensionView,
+        UsedCarOversightView,
+        UsedCarReportApi,
+    )
+
+    appbuilder.add_view(MonthlyReportView, s.MENU_USEDCAR_MONTHLY,
+                        label=_l("Monthly trade reports"), icon="fa-calendar",
+                        category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
+                        category_icon="fa-car-side")
+    appbuilder.add_view(QuarterlyReportView, s.MENU_USEDCAR_QUARTERLY,
+                        label=_l("Appraisal quarterly reports"), icon="fa-calendar-alt",
+                        category=s.MENU_CAT_USEDCAR)
+    oversight = appbuilder.add_view(
+        UsedCarOversightView, s.MENU_USEDCAR_MISSING, label=_l("Missing reports"),
+        icon="fa-exclamation-circle", category=s.MENU_CAT_USEDCAR)
+    appbuilder.add_link(s.MENU_USEDCAR_AGGREGATES, href="/usedcar/oversight/aggregates/",
+                        label=_l("Regional aggregates"), icon="fa-chart-bar",
+                        category=s.MENU_CAT_USEDCAR, baseview=oversight)
+    appbuilder.add_view(ReportExtensionView, s.MENU_USEDCAR_EXTENSIONS,
+                        label=_l("Report window extensions"), icon="fa-clock",
+                        category=s.MENU_CAT_USEDCAR)
+    appbuilder.add_api(UsedCarReportApi)
