@@ -1,6 +1,8 @@
 """Used-car demo data (seed 001): ent.c's market (羊城二手车交易市场) registered as a market and
 appraisal institution, its market filing confirmed through the engine and its appraisal filing
-waiting in the confirmation queue, with a season of sales records; ent.d's brokerage
+waiting in the confirmation queue, with a season of sales records and the monthly reports of
+the months before last (each submitted inside its window, from the sales); last month's report
+is missing, and the authority has extended its window for a week. ent.d's brokerage is
 registered but not yet confirmed (sales and reports refused). Called by app.demo."""
 
 from __future__ import annotations
@@ -103,6 +105,30 @@ def _sale(rng: random.Random, enterprise, day: datetime.date, n: int) -> UsedCar
     return sale
 
 
+def _load_reports(ent_c, user, regulator, today: datetime.date) -> None:
+    """Monthly reports of the two months before last, filed on the 10th of the month after
+    (inside the window), from the sales: the transfers are local, the cars non-operating."""
+    from app.services import report_windows, usedcar_reports
+    from app.workflows.windows import Period
+
+    last = Period.containing("month", today).previous
+    for period in (last.previous.previous, last.previous):
+        figures = usedcar_reports.prefill(usedcar_reports.MONTHLY, period.year, period.number,
+                                          ent_c.id)
+        if figures is None:
+            continue
+        for row in figures.rows.values():
+            row["local_transfer_count"] = row["non_operating_count"] = row["total_count"]
+        filed = datetime.datetime.combine(period.end, datetime.time(10)) \
+            + datetime.timedelta(days=10)
+        usedcar_reports.submit(usedcar_reports.MONTHLY, period.year, period.number, figures,
+                               "何美玲", enterprise_id=ent_c.id, user_id=user.id, now=filed)
+    report_windows.grant_extension(
+        usedcar_reports.MONTHLY, str(last), ent_c.id,
+        datetime.datetime.combine(today + datetime.timedelta(days=7), datetime.time(23, 59)),
+        "企业系统升级，申请延期报送。", user_id=regulator.id)
+
+
 def load_usedcar_demo(orgs: dict) -> None:
     users = {u.username: u for u in db.session.query(AppUser)}
     for key, (enterprise_type, business_types, licence_no) in PROFILES.items():
@@ -130,4 +156,5 @@ def load_usedcar_demo(orgs: dict) -> None:
             n += 1
             db.session.add(_sale(rng, ent_c, day, n))
     db.session.commit()
+    _load_reports(ent_c, users["ent.c"], users["reg.usedcar"], today)
 
