@@ -69,9 +69,12 @@ PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 
 
 def _resident_id(rng: random.Random) -> str:
-    born = datetime.date(1960, 1, 1) + datetime.timedelta(days=rng.randrange(0, 14600))
-    body = f"{rng.choice(DISTRICTS)[0]}{born:%Y%m%d}{rng.randrange(100, 999)}"
-    return body + ric.calc_check_digit(body)
+    """A valid 18-digit number (python-stdnum checks the district against the birth date:
+    these Guangzhou districts and births from 1990 on)."""
+    born = datetime.date(1990, 1, 1) + datetime.timedelta(days=rng.randrange(0, 5000))
+    body = f"{rng.choice(('440104', '440105', '440106', '440111'))}{born:%Y%m%d}" \
+           f"{rng.randrange(100, 999)}"
+    return body + ric.calc_check_digit(body + "0")  # stdnum's takes the number with a digit
 
 
 def _person(rng: random.Random) -> dict:
@@ -88,7 +91,7 @@ def _sale(rng: random.Random, enterprise, day: datetime.date, n: int) -> UsedCar
     buyer, seller = _person(rng), _person(rng)
     agent = _person(rng) if rng.random() < 0.3 else None
     plate = "粤A" + "".join(rng.choice(PLATE_LETTERS + "0123456789") for _ in range(5))
-    vin = vin_with_check_digit(f"{WMI[category]}{rng.randrange(1000, 9999)}0P{n:06d}")
+    vin = vin_with_check_digit(f"{WMI[category]}{rng.randrange(100, 999)}0RP{n:06d}")
     sale = UsedCarSale(
         enterprise_id=enterprise.id, report_date=day, plate=plate,
         registration_no=f"440{rng.randrange(10**8, 10**9)}", vin=vin, brand_model=model,

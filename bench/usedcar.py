@@ -1,17 +1,21 @@
-"""`python -m bench.usedcar`: used-car sales records and monthly reports at scale (issue 4,
-"Performance").
+"""`python -m bench.usedcar`: the used-car sales list at scale and the sales import (issue 4,
+"Performance"; the regional aggregates are bench/usedcar_reports.py).
 
 Seeds BENCH_USEDCAR_ENTERPRISES (default 5,000) confirmed used-car enterprises in Guangzhou's
-districts (all inside reg.usedcar's jurisdiction, 广州市商务局), BENCH_SALES (default 10,000,000)
-sales records spread over them and twelve months of monthly trade reports each, with bulk
-inserts (executemany on SQLite, COPY on PostgreSQL), into a fresh SQLite database under a
-temporary instance, or into DATABASE_URL (seeded once; a second run reuses the rows).
+districts (all inside reg.usedcar's jurisdiction, 广州市商务局) and BENCH_SALES (default
+10,000,000) sales records spread over them, with bulk inserts (executemany on SQLite, COPY on
+PostgreSQL), into a fresh SQLite database under a temporary instance, or into DATABASE_URL
+(seeded once; a second run reuses the rows).
 
-Then, median of BENCH_REPEAT (default 15) calls, each beside its raw-SQL floor on the same data:
-  sales list as the regulator: page 1, VIN (exact and prefix), plate prefix, a date range;
-  as one enterprise: page 1;
-  the regional aggregate of one month (amounts and counts by category);
-  the import of a 10,000-row sheet (rows/s including validation, nothing committed).
+Then, median of BENCH_REPEAT (default 15) calls at three levels, as for the rental list:
+  floor  the minimal raw SQL giving the same page: the capped count the page shows + the 25
+         rows with the enterprise name, under the same scope (the jurisdiction's id list)
+  orm    the FAB datamodel query with the scope and the search, as ModelView.list runs it
+  http   the whole GET /usedcar/sales/list/ through the test client, logged in
+Cases as the regulator reg.usedcar (every seeded sale): page 1, a VIN (exact), a VIN prefix,
+a plate prefix, a week of report dates; as one seeded enterprise: page 1 and a month.
+Then the import of a 10,000-row sales sheet: reading + clean_sale on every row + the
+duplicate-VIN check, and the bulk insert of the rows (rolled back), in rows/s.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ os.environ["RATELIMIT_ENABLED"] = "0"
 from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.common import login, timed  # noqa: E402
 
 DISTRICTS = [("440103", "荔湾区"), ("440104", "越秀区"), ("440105", "海珠区"),
              ("440106", "天河区"), ("440111", "白云区"), ("440112", "黄埔区"),
@@ -45,11 +50,6 @@ SALE_COLUMNS = (
     "seller_code, seller_address, seller_mobile, has_agent, plate, registration_no, vin, "
     "brand_model, vehicle_type, category, transfer_office, price, operator_name, created_on, "
     "changed_on")
-REPORT_COLUMNS = ("enterprise_id, kind, year, period, filer_name, submitted_on, late, "
-                  "changed_on")
-ROW_COLUMNS = ("enterprise_id, report_id, position, category, amount, total_count, "
-               "direct_count, consignment_count, local_transfer_count, transfer_out_count, "
-               "operating_count, non_operating_count")
 PLATE_CHARS = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
 
 
@@ -131,35 +131,89 @@ def seed(db, n_ent: int, n_sales: int) -> None:
 
         _bulk(cur, pg, "usedcar_sale", SALE_COLUMNS, sales())
         raw.commit()
-        _bulk(cur, pg, "usedcar_report", REPORT_COLUMNS,
-              ((e, "usedcar_monthly", 2025 + (m + 11) // 12, (m + 10) % 12 + 1, "填报人",
-                now, False, now) for e in ent_ids for m in range(1, 13)))
-        cur.execute("SELECT id, enterprise_id FROM usedcar_report WHERE kind = "
-                    f"'usedcar_monthly' AND enterprise_id >= {mark}", (ent_ids[0],))
-        reports = cur.fetchall()
-        _bulk(cur, pg, "usedcar_report_row", ROW_COLUMNS,
-              ((eid, rid, pos, cat, 12.5 + pos, 3 + pos % 3, 2, 1 + pos % 3, 2 + pos % 3, 1,
-                0, 3 + pos % 3) for rid, eid in reports for pos, cat in enumerate(CATEGORIES)))
-        raw.commit()
         cur.execute("ANALYZE")
         raw.commit()
     finally:
         raw.close()
-    print(f"  seeded {n_ent} enterprises, {n_sales} sales, {len(reports)} monthly reports in "
-          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(f"  seeded {n_ent} enterprises, {n_sales} sales in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)
+
+
+PAGE_SIZE = 25
+COUNT_CAP = 10_000
+PAGE_COLUMNS = ("s.id, s.report_date, s.buyer_name, s.seller_name, s.vehicle_type, s.plate, "
+                "s.vin, s.price, e.name")
+
+
+def _floor(db, scope_sql: str, where: str, params: dict):
+    cond = f"{scope_sql} AND {where}"
+    count_sql = (f"SELECT count(*) FROM (SELECT 1 FROM usedcar_sale s WHERE {cond} "
+                 f"LIMIT {COUNT_CAP + 1}) c")
+    page_sql = (f"SELECT {PAGE_COLUMNS} FROM usedcar_sale s JOIN enterprise e ON "
+                f"e.id = s.enterprise_id WHERE {cond} ORDER BY s.id DESC LIMIT {PAGE_SIZE}")
+
+    def run():
+        with db.engine.connect() as con:
+            con.execute(text(count_sql), params).scalar()
+            return con.execute(text(page_sql), params).all()
+    return run
+
+
+def _sheet(path: str, n: int) -> None:
+    """n valid sales rows in the import template's columns, as a user would fill them."""
+    import random
+
+    from openpyxl import Workbook
+
+    from app.demo_usedcar import _sale
+    from app.services.usedcar_sales import FIELDS, SALES_IMPORT
+
+    rng = random.Random(7)
+
+    class _Ent:
+        id = 0
+        name = "广州测试二手车有限公司"
+
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet("Sheet1")
+    ws.append([str(c.header) for c in SALES_IMPORT.columns])
+    day = datetime.date(2026, 10, 15)
+    for i in range(n):
+        sale = _sale(rng, _Ent, day, 900_000 + i)
+        row = []
+        for field in FIELDS:
+            value = getattr(sale, field)
+            if isinstance(value, bool):
+                value = "是" if value else "否"
+            elif value is None:
+                value = ""
+            elif field == "price":
+                value = float(value)
+            row.append(value)
+        ws.append(row)
+    wb.save(path)
 
 
 def main() -> None:
     n_ent = int(os.environ.get("BENCH_USEDCAR_ENTERPRISES", "5000"))
     n_sales = int(os.environ.get("BENCH_SALES", "10000000"))
+    repeat = int(os.environ.get("BENCH_REPEAT", "15"))
+    n_import = int(os.environ.get("BENCH_IMPORT_ROWS", "10000"))
     app = create_app({"WTF_CSRF_ENABLED": False})
+    from flask import g
+    from flask_appbuilder.urltools import get_filter_args
+    from flask_login import login_user
     from flask_migrate import upgrade
 
+    from app import security as s
     from app.cli import create_permissions, sync_roles
-    from app.demo import load_demo_data
+    from app.demo import USERS, load_demo_data
     from app.extensions import db
-    from app.models.org import Enterprise
+    from app.models.base import jurisdiction_id_list
+    from app.models.identity import AppUser
+    from app.models.org import Authority, Enterprise
 
+    users = {u[0]: u for u in USERS}
     with app.app_context():
         upgrade()
         create_permissions()
@@ -167,7 +221,111 @@ def main() -> None:
         if db.session.query(Enterprise).count() == 0:
             load_demo_data()
         seed(db, n_ent, n_sales)
+        dialect = db.engine.dialect.name
+        aid = db.session.query(Authority).filter_by(name="广州市商务局").one().id
+        jids = jurisdiction_id_list(aid, "usedcar")
+        probe = db.session.execute(text(
+            "SELECT enterprise_id, vin, plate FROM usedcar_sale WHERE id = "
+            "(SELECT max(id) / 2 FROM usedcar_sale)")).one()
+        probe_ent, probe_vin, probe_plate = probe
+        # A user of the probe enterprise (created once).
+        sm = app.appbuilder.sm
+        if sm.find_user(username="bench.ent") is None:
+            user = sm.add_user("bench.ent", "测", "试", "bench.ent@bench.example.cn",
+                               sm.find_role(s.ROLE_ENT_ADMIN), password="Enterprise#2026")
+            user.enterprise_id = probe_ent
+            user.must_change_password = False
+            db.session.commit()
         db.session.remove()
+
+    in_list = f"s.enterprise_id IN ({', '.join(map(str, jids))})"
+    week = ("2026-06-01", "2026-06-07")
+    prefix = ((lambda col: f"{col} >= :p AND {col} < :p_hi") if dialect == "sqlite"
+              else (lambda col: f"{col} LIKE :p || '%'"))
+    vin_prefix, plate_prefix = probe_vin[:14], probe_plate[:5]
+
+    def params(p=""):
+        return {"p": p, "p_hi": p + "\U0010ffff", "ent": probe_ent, "vin": probe_vin,
+                "d0": week[0], "d1": week[1]}
+
+    cases = [
+        ("page 1", "reg.usedcar", "", in_list, "1 = 1", params()),
+        ("VIN", "reg.usedcar", f"search_type=vin&keyword={probe_vin}", in_list,
+         "s.vin = :vin", params()),
+        (f"VIN {vin_prefix}*", "reg.usedcar", f"search_type=vin&keyword={vin_prefix}", in_list,
+         prefix("s.vin"), params(vin_prefix)),
+        (f"plate {plate_prefix}*", "reg.usedcar", f"search_type=plate&keyword={plate_prefix}",
+         in_list, prefix("s.plate"), params(plate_prefix)),
+        ("a week of dates", "reg.usedcar", f"search_type=date&keyword={week[0]}~{week[1]}",
+         in_list, "s.report_date >= :d0 AND s.report_date <= :d1", params()),
+        ("page 1", "bench.ent", "", "s.enterprise_id = :ent", "1 = 1", params()),
+        ("a month", "bench.ent", "search_type=date&keyword=2026-06", "s.enterprise_id = :ent",
+         "s.report_date >= '2026-06-01' AND s.report_date < '2026-07-01'", params()),
+    ]
+
+    view = next(v for v in app.appbuilder.baseviews
+                if v.__class__.__name__ == "UsedCarSaleView")
+    clients = {}
+    for username in ("reg.usedcar", "bench.ent"):
+        c = app.test_client()
+        password, secret = ((users[username][1], users[username][-1]) if username in users
+                            else ("Enterprise#2026", None))
+        login(c, app, username, password, secret)
+        clients[username] = c
+
+    def orm_for(username, qs):
+        def run():
+            with app.test_request_context(f"/usedcar/sales/list/?{qs}"):
+                user = db.session.query(AppUser).filter_by(username=username).one()
+                login_user(user)
+                g.user = user
+                get_filter_args(view._filters)
+                joined = view._filters.get_joined_filters(view._base_filters)
+                view.datamodel.query(joined, "id", "desc", page=0, page_size=PAGE_SIZE)
+                db.session.remove()
+        return run
+
+    def http_for(username, qs):
+        client = clients[username]
+
+        def run():
+            r = client.get(f"/usedcar/sales/list/?{qs}")
+            assert r.status_code == 200, r.status_code
+        return run
+
+    print(f"used-car sales list, {n_ent:,} enterprises, {n_sales:,} sales, {dialect}; "
+          f"median of {repeat}, ms; count capped at {COUNT_CAP:,}")
+    print(f"  {'case':36} {'floor':>8} {'orm':>8} {'http':>8} {'orm/fl':>7} {'http/fl':>8}")
+    for name, username, qs, scope_sql, where, p in cases:
+        with app.app_context():
+            t_floor = timed(_floor(db, scope_sql, where, p), repeat)
+        t_orm = timed(orm_for(username, qs), repeat)
+        t_http = timed(http_for(username, qs), repeat)
+        print(f"  {username + ': ' + name:36} {t_floor * 1000:8.2f} {t_orm * 1000:8.2f} "
+              f"{t_http * 1000:8.2f} {t_orm / t_floor:7.2f} {t_http / t_floor:8.2f}")
+
+    # ----- the import of a 10,000-row sheet ----------------------------------------------
+    from app.services import xlsx_import
+    from app.services.usedcar_sales import SALES_IMPORT, save_import
+
+    path = os.path.join(tempfile.mkdtemp(prefix="regportal-bench-"), "sales.xlsx")
+    _sheet(path, n_import)
+    t0 = time.perf_counter()
+    result = xlsx_import.read(SALES_IMPORT, path)
+    t_read = time.perf_counter() - t0
+    assert result.ok, result.errors[:3]
+    with app.test_request_context("/"):
+        user = db.session.query(AppUser).filter_by(username="bench.ent").one()
+        g.user = user
+        t0 = time.perf_counter()
+        save_import(result.rows, {})
+        db.session.flush()
+        t_save = time.perf_counter() - t0
+        db.session.rollback()
+        db.session.remove()
+    print(f"import of {n_import:,} sales rows: read + validate {t_read:.2f} s "
+          f"({n_import / t_read:,.0f} rows/s); with the bulk insert {t_read + t_save:.2f} s "
+          f"({n_import / (t_read + t_save):,.0f} rows/s)")
 
 
 if __name__ == "__main__":
