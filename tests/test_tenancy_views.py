@@ -18,7 +18,8 @@ from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
 from app.models.org import Enterprise
 from app.models.rental import Vehicle
-from app.models.usedcar import UsedCarSale
+from app.models.report import ReportExtension
+from app.models.usedcar import UsedCarFiling, UsedCarReport, UsedCarSale
 from app.models.workflow import Application
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -47,6 +48,18 @@ def foreign(app, as_user, db_session):
                                                    state="submitted").first()
     sale = _sale_of(k["ent_b"])
     db_session.add(sale)
+    import datetime
+
+    filing = UsedCarFiling(enterprise_id=k["ent_b"], business_type="dealer",
+                           data={"business_type": "dealer", "legal_representative": "鹏程法人"},
+                           confirmed_on=datetime.datetime(2026, 1, 5))
+    report = UsedCarReport(enterprise_id=k["ent_b"], kind="usedcar_monthly", year=2026,
+                           period=1, filer_name="鹏程报表人",
+                           submitted_on=datetime.datetime(2026, 2, 3))
+    extension = ReportExtension(enterprise_id=k["ent_b"], kind="usedcar_monthly",
+                                period_key="2026-01", until=datetime.datetime(2026, 2, 28),
+                                reason="鹏程延期")
+    db_session.add_all([filing, report, extension])
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -70,6 +83,9 @@ def foreign(app, as_user, db_session):
         "Job": job.id,
         "Inbox": notice.id,
         "UsedCarSale": sale.id,
+        "UsedCarFiling": filing.id,
+        "UsedCarReport": report.id,
+        "UsedCarOversight": extension.id,
     }
 
 
@@ -137,7 +153,8 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
-                    "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale"}
+                    "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale",
+                    "UsedCarFiling", "UsedCarReport"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
