@@ -29,6 +29,7 @@ from app.models.usedcar import (
     QUARTERLY,
     UsedCarProfile,
     UsedCarReport,
+    UsedCarReportRow,
     UsedCarSale,
 )
 from app.services import report_windows
@@ -45,6 +46,7 @@ INSIDE = D(2026, 10, 10, 9, 30)
 MONTHLY_URL = "/usedcar/reports/monthly"
 QUARTERLY_URL = "/usedcar/reports/quarterly"
 PASSWORD = "Enterprise#2026"
+APPRAISER = "ent.appraiser"  # the admin of the fixture's appraisal institution
 
 
 # ----- fixtures -----------------------------------------------------------------------------
@@ -74,12 +76,18 @@ def uc(app, db_session):
     appraisal institution and dealer with its own user. E (深圳): a confirmed used-car
     dealer outside the Guangzhou regulator's jurisdiction, inside the provincial auditor's."""
     k = ids(db_session)
-    db_session.add(UsedCarProfile(enterprise_id=k["ent_c"], enterprise_type="dealer",
-                                  business_types="market", confirmed_on=D(2026, 1, 5)))
+    # A clean slate: none of the demo's reports, extensions or sales of ent.c.
+    db_session.query(UsedCarReportRow).delete()
+    db_session.query(UsedCarReport).delete()
+    db_session.query(ReportExtension).delete()
+    db_session.query(AuditEvent).filter_by(action="extend_window").delete()
+    db_session.query(UsedCarSale).filter_by(enterprise_id=k["ent_c"]).delete()
+    profile = db_session.query(UsedCarProfile).filter_by(enterprise_id=k["ent_c"]).one()
+    profile.business_types, profile.confirmed_on = "market", D(2026, 1, 5)
     db_session.commit()
     sm = app.appbuilder.sm
     d = _add_enterprise(db_session, sm, "广州市天河二手车鉴定评估有限公司", "91440106MA5AL7TE06",
-                        "440106", "appraisal,dealer", username="ent.d")
+                        "440106", "appraisal,dealer", username=APPRAISER)
     e = _add_enterprise(db_session, sm, "深圳市鹏城二手车经纪有限公司", None, "440304",
                         "dealer")
     return {**k, "ent_d": d, "ent_e": e}
@@ -152,7 +160,7 @@ def _login(app, username):
     from conftest import login
 
     c = app.test_client()
-    r = login(c, username, PASSWORD if username == "ent.d" else None)
+    r = login(c, username, PASSWORD if username == APPRAISER else None)
     assert r.status_code == 302, r.data[:300]
     return c
 
@@ -240,7 +248,7 @@ def test_add_page_offers_open_periods_and_says_why_not(uc, clock, as_user):
     assert r.status_code == 200
     assert 'id="fill-2026-09"' in r.text  # the window of September is open
     assert 'id="fill-2026-10"' not in r.text and 'id="fill-2026-08"' not in r.text
-    assert "不能提交" in r.text or "cannot be submitted yet" in r.text  # October: not yet
+    assert "尚未到报送时间" in r.text or "cannot be submitted yet" in r.text  # October: not yet
     assert "2026年8月" in r.text or "August 2026" in r.text
     # A closed period asked for directly: refused with the window's message.
     r = c.get(f"{MONTHLY_URL}/add?period=2026-07")
@@ -288,7 +296,8 @@ def test_cross_check_errors_are_shown_and_nothing_saved(uc, clock, as_user, db_s
     text = r.text
     assert text.count("<li>") >= 2
     assert ("直接交易" in text or "direct" in text) and ("营运" in text or "operating" in text)
-    assert "(4)" in text and "(3)" in text  # the sum and the total are named
+    # the sum and the total are named (full-width brackets in Chinese)
+    assert ("(4)" in text or "（4）" in text) and ("(3)" in text or "（3）" in text)
     assert _report(db_session, uc["ent_c"]) == []
 
 
@@ -430,7 +439,7 @@ def test_quarterly_report_only_for_appraisal_institutions(uc, clock, app, as_use
         svc.submit(QUARTERLY, 2026, 3, None, "x", enterprise_id=uc["ent_c"], now=INSIDE)
     assert _report(db_session, uc["ent_c"]) == []
     # The appraisal institution files it: vehicles appraised and their value per category.
-    d = _login(app, "ent.d")
+    d = _login(app, APPRAISER)
     r = d.get(f"{QUARTERLY_URL}/add")
     assert r.status_code == 200 and 'id="fill-2026Q3"' in r.text
     r = d.get(f"{QUARTERLY_URL}/add?period=2026Q3")
@@ -653,7 +662,7 @@ def test_regulator_grants_an_extension(uc, clock, app, as_user, db_session):
                                             "filer_name": "何美玲"})
     assert r.status_code == 302
     assert _report(db_session, uc["ent_c"])[0].late
-    d = _login(app, "ent.d")
+    d = _login(app, APPRAISER)
     assert d.post(f"{MONTHLY_URL}/add", data={**_cells(**GOOD), "period": "2026-09",
                                                "filer_name": "x"}).status_code == 422
 
@@ -708,8 +717,8 @@ def test_another_enterprise_gets_404_everywhere(uc, clock, app, as_user, db_sess
     _submit_both(uc)
     (report,) = _report(db_session, uc["ent_c"])
     data = {**_cells(**GOOD), "filer_name": "hijack"}
-    for username in ("ent.a", "ent.d"):
-        other = as_user(username) if username != "ent.d" else _login(app, "ent.d")
+    for username in ("ent.a", APPRAISER):
+        other = as_user(username) if username != APPRAISER else _login(app, APPRAISER)
         for path in (f"{MONTHLY_URL}/show/{report.id}", f"{MONTHLY_URL}/edit/{report.id}",
                      f"{MONTHLY_URL}/export_report/{report.id}"):
             assert other.get(path).status_code == 404, (username, path)
@@ -719,7 +728,7 @@ def test_another_enterprise_gets_404_everywhere(uc, clock, app, as_user, db_sess
         r = other.get(f"{MONTHLY_URL}/export/")
         assert "何美玲" not in str(_xlsx_cells(r.data))
         token = api_token(app.test_client(), username,
-                          PASSWORD if username == "ent.d" else None)
+                          PASSWORD if username == APPRAISER else None)
         assert other.get(f"/api/v1/usedcar_report/{report.id}",
                          headers=bearer(token)).status_code == 404
         assert other.put(f"/api/v1/usedcar_report/{report.id}", headers=bearer(token),
