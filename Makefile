@@ -52,6 +52,8 @@ bench: setup
 	$(BIN)/python -m bench.rental
 	$(BIN)/python -m bench.pdf
 	$(BIN)/python -m bench.export
+	$(BIN)/python -m bench.usedcar
+	$(BIN)/python -m bench.usedcar_reports
 	$(BIN)/python -m bench.xlsx_import
 
 bench-export: $(STAMP)

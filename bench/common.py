@@ -34,3 +34,19 @@ def login(client, app, username: str, password: str, secret: str | None) -> None
             db.session.remove()
         resp = client.post("/login/totp/", data={"code": pyotp.TOTP(secret).now()})
     assert resp.status_code == 302 and "/login" not in resp.location, resp.location
+
+
+def prepare(app) -> None:
+    """Inside an app context: migrate, permissions and roles, the demo data if empty."""
+    from flask_migrate import upgrade
+
+    from app.cli import create_permissions, sync_roles
+    from app.demo import load_demo_data
+    from app.extensions import db
+    from app.models.org import Enterprise
+
+    upgrade()
+    create_permissions()
+    sync_roles()
+    if db.session.query(Enterprise).count() == 0:
+        load_demo_data()

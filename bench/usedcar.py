@@ -33,7 +33,7 @@ os.environ["RATELIMIT_ENABLED"] = "0"
 from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
-from bench.common import login, timed  # noqa: E402
+from bench.common import login, prepare, timed  # noqa: E402
 
 DISTRICTS = [("440103", "荔湾区"), ("440104", "越秀区"), ("440105", "海珠区"),
              ("440106", "天河区"), ("440111", "白云区"), ("440112", "黄埔区"),
@@ -203,23 +203,17 @@ def main() -> None:
     from flask import g
     from flask_appbuilder.urltools import get_filter_args
     from flask_login import login_user
-    from flask_migrate import upgrade
 
     from app import security as s
-    from app.cli import create_permissions, sync_roles
-    from app.demo import USERS, load_demo_data
+    from app.demo import USERS
     from app.extensions import db
     from app.models.base import jurisdiction_id_list
     from app.models.identity import AppUser
-    from app.models.org import Authority, Enterprise
+    from app.models.org import Authority
 
     users = {u[0]: u for u in USERS}
     with app.app_context():
-        upgrade()
-        create_permissions()
-        sync_roles()
-        if db.session.query(Enterprise).count() == 0:
-            load_demo_data()
+        prepare(app)
         seed(db, n_ent, n_sales)
         dialect = db.engine.dialect.name
         aid = db.session.query(Authority).filter_by(name="广州市商务局").one().id

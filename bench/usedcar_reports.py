@@ -24,7 +24,6 @@ from __future__ import annotations
 import datetime
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -37,6 +36,8 @@ import pyotp  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from app import create_app  # noqa: E402
+from bench.common import prepare  # noqa: E402
+from bench.common import timed as _timed  # noqa: E402
 
 DISTRICTS = ["440103", "440104", "440105", "440106", "440111", "440112", "440113", "440114",
              "440115", "440117", "440118"]
@@ -44,14 +45,6 @@ YEAR = 2026
 USCC_PREFIX = "91449"
 
 
-def _timed(fn, repeat: int) -> float:
-    fn()
-    samples = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
 
 
 def seed(db, n_ent: int, months: int) -> None:
@@ -132,18 +125,7 @@ def main() -> None:
             os.environ["REGPORTAL_INSTANCE"], "bench.db")
     app = create_app(config)
     with app.app_context():
-        from flask_migrate import upgrade
-
-        from app.cli import create_permissions, sync_roles
-        from app.demo import load_demo_data
-
-        upgrade()
-        create_permissions()
-        sync_roles()
-        from app.models.org import Enterprise
-
-        if db.session.query(Enterprise).count() == 0:
-            load_demo_data()
+        prepare(app)
         seeded = db.session.execute(text(
             "SELECT count(*) FROM enterprise WHERE uscc LIKE :p"), {"p": USCC_PREFIX + "%"}
         ).scalar()
