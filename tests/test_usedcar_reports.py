@@ -27,6 +27,7 @@ from app.models.usedcar import (
     CATEGORIES,
     MONTHLY,
     QUARTERLY,
+    UsedCarFiling,
     UsedCarProfile,
     UsedCarReport,
     UsedCarReportRow,
@@ -60,6 +61,10 @@ def _add_enterprise(db_session, sm, name, uscc, region, business_types, *, usern
     db_session.add(UsedCarProfile(
         enterprise_id=ent.id, enterprise_type="dealer", business_types=business_types,
         confirmed_on=D(2026, 1, 5) if confirmed else None))
+    if confirmed:  # a confirmed filing of each business type
+        db_session.add_all(UsedCarFiling(enterprise_id=ent.id, business_type=t,
+                                         data={"business_type": t}, confirmed_on=D(2026, 1, 5))
+                           for t in business_types.split(","))
     if username:
         user = sm.add_user(username, "测试", "用户", f"{username}@example.cn",
                            sm.find_role("Enterprise Admin"), password=PASSWORD)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import datetime
 
 from flask import abort
-from flask_babel import gettext
+from flask_babel import format_datetime, gettext
 
 from app.errors import ReportExtensionInvalidError
 from app.extensions import db
@@ -115,7 +115,9 @@ def _supervised_enterprise(kind: str, enterprise_id: int) -> Enterprise:
     scope = current_scope()
     if scope is not None and scope.kind == ENTERPRISE:
         abort(403)
-    enterprise = db.session.get(Enterprise, enterprise_id) if enterprise_id else None
+    # A forged id beyond any integer column is no row either (not an overflow error).
+    enterprise = db.session.get(Enterprise, enterprise_id) \
+        if enterprise_id and 0 < enterprise_id < 2 ** 31 else None
     if enterprise is None:
         abort(404)
     if scope is not None and scope.kind == AUTHORITY and enterprise.id not in \
@@ -149,6 +151,17 @@ def grant_extension(kind: str, period, enterprise_id: int, until: datetime.datet
         errors.append(gettext("Give the date the extension runs until."))
     elif until <= moment(now):
         errors.append(gettext("The extension must end in the future."))
+    else:
+        # An extension only ever lengthens a window that has opened: one for a period not
+        # due yet, or ending before the window closes anyway, would mean nothing.
+        win = windows.window(kind, period_of(kind, key), windows.configured())
+        if win.opens_at > moment(now):
+            errors.append(gettext("The window of this report has not opened yet: nothing to "
+                                  "extend."))
+        elif until <= win.accepts_until:
+            errors.append(gettext("The report may be submitted until %(date)s anyway: the "
+                                  "extension must end later.",
+                                  date=format_datetime(win.accepts_until, "short")))
     if errors:
         raise ReportExtensionInvalidError("；".join(errors))
     ext = extension(kind, key, enterprise.id)

@@ -153,22 +153,34 @@ def register(reg: Registration) -> AppUser:
 
 # ----- U2: the business licence number as a second login name -------------------------------
 def username_for_licence(name: str | None) -> str | None:
-    """The user name of the registration account of the used-car enterprise whose business
-    licence number is `name` (spaces and case do not matter), or None. One query whatever
-    the answer, so a known and an unknown name take the same path."""
+    """The user name a used-car enterprise's USCC or business licence number (spaces and
+    case do not matter) stands for at login (U2): its registration account (the user named
+    by that code), else its first enterprise admin (accounts made before registration
+    existed, such as the demo's). None when the name is no such code. One query whatever the
+    answer, so a known and an unknown name take the same path."""
+    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+    from app.security import ROLE_ENT_ADMIN
+
     name = compact(name)
     if not name:
         return None
     ent = Enterprise.__table__
     profile = UsedCarProfile.__table__
     user = AppUser.__table__
+    role = Role.__table__
+    named = func.lower(user.c.username) == func.lower(func.coalesce(ent.c.uscc,
+                                                                     profile.c.licence_no))
     query = (select(user.c.username)
              .select_from(profile)
              .join(ent, ent.c.id == profile.c.enterprise_id)
-             .join(user, (user.c.enterprise_id == ent.c.id) & (
-                 func.lower(user.c.username) == func.lower(
-                     func.coalesce(ent.c.uscc, profile.c.licence_no))))
-             .where(profile.c.licence_no == name)
+             .join(user, user.c.enterprise_id == ent.c.id)
+             .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
+             .join(role, role.c.id == assoc_user_role.c.role_id)
+             .where((profile.c.licence_no == name) | (ent.c.uscc == name),
+                    user.c.active.is_(True),
+                    named | (role.c.name == ROLE_ENT_ADMIN))
+             .order_by(named.desc(), user.c.id)
              .limit(1))
     return db.session.execute(query, execution_options={"skip_tenant_scope": True}).scalar()
 
@@ -254,6 +266,12 @@ def update_profile(profile: UsedCarProfile, data: dict) -> bool:
     refused = business_types_in_use(profile, removed)
     if refused:
         raise BusinessTypeInUseError(" ".join(refused))
+    if profile.confirmed and data["region_code"] != ent.region_code:
+        # The district decides the supervising authority: after confirmation a move is a
+        # filing change the authority confirms (app/workflows/usedcar.apply_filing).
+        raise RegistrationConflictError({"region_code": gettext(
+            "Your filing is confirmed: change the domicile in the filing form, it takes "
+            "effect when the local commerce authority confirms it.")})
     ent.region_code = data["region_code"]
     ent.address = data["address"]
     ent.contact_name = data["filer_name"]

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, case, exists, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import lazyload
 
 from app.errors import (
@@ -42,6 +43,7 @@ from app.models.usedcar import (
     CATEGORIES,
     MONTHLY,
     QUARTERLY,
+    UsedCarFiling,
     UsedCarProfile,
     UsedCarReport,
     UsedCarReportRow,
@@ -190,6 +192,11 @@ def ensure_may_report(kind: str, enterprise_id: int | None) -> UsedCarProfile:
         raise UsedCarReportNotAllowedError(gettext(
             "The quarterly report is filed by appraisal institutions only: your enterprise "
             "is not registered for the appraisal business type."))
+    if wanted and db.session.query(UsedCarFiling.id).filter_by(
+            enterprise_id=enterprise_id, business_type=wanted).first() is None:
+        raise UsedCarReportNotAllowedError(gettext(
+            "The quarterly report opens once your appraisal institution filing is confirmed "
+            "by the local commerce authority."))
     return profile
 
 
@@ -425,7 +432,16 @@ def submit(kind: str, year: int, period: int, figures: Figures | None, filer_nam
                            changed_on=moment, late=report_windows.is_late(status))
     _apply(report, figures)
     db.session.add(report)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another submission of the same period committed first (two tabs, a double click).
+        db.session.rollback()
+        existing = find(kind, year, period, enterprise_id)
+        raise UsedCarReportExistsError(gettext(
+            "The %(report)s for %(period)s has already been submitted: open it to make "
+            "changes.", report=spec(kind).label, period=period_label(kind, year, period)),
+            report_id=existing.id if existing else None) from None
     return report
 
 

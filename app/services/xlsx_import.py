@@ -502,6 +502,10 @@ class CellErrorValue(str):
     """A cell holding an Excel error (#N/A, #VALUE!)."""
 
 
+# Parts read into a tree (not streamed) are capped (styles of a real workbook: a few KB).
+MAX_TREE_PART_BYTES = 4 * 1024 * 1024
+
+
 def _rejected(message) -> ImportFileRejectedError:
     return ImportFileRejectedError(str(message))
 
@@ -618,9 +622,16 @@ class Package:
         return self.names.get(name.lstrip("/").lower())
 
     def _xml(self, name: str):
+        """A small part (workbook, relations, styles) as a tree. The sheet and the shared
+        strings are streamed; these are read whole, so their size is capped: a styles part
+        of a million formats is an attack, not a spreadsheet."""
         real = self._part(name)
         if real is None:
             raise KeyError(name)
+        if self.zip.getinfo(real).file_size > MAX_TREE_PART_BYTES:
+            raise _rejected(gettext("The file has an unusually large internal part (%(part)s): "
+                                    "save it again as a plain .xlsx workbook and upload that.",
+                                    part=name))
         return etree.fromstring(self.zip.read(real), _parser())
 
     def _rels(self, part: str) -> dict[str, tuple[str, str]]:

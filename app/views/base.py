@@ -33,7 +33,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access, permission_name, protect
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext, ngettext
-from sqlalchemy import and_, false, func, literal_column
+from sqlalchemy import and_, false, func
 from sqlalchemy.orm import joinedload
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequest
@@ -133,6 +133,7 @@ class ExportMixin:
 
 # A list counts at most this many rows and then shows "10,000+" (config LIST_COUNT_CAP).
 COUNT_CAP = 10_000
+MAX_PAGE = 10_000_000
 # Pages starting past this row fetch their ids first from the narrowest index (deferred join).
 DEFERRED_JOIN_FROM = 1_000
 
@@ -188,7 +189,11 @@ class AppSQLAInterface(SQLAInterface):
     def query_count(self, query, filters=None, select_columns=None) -> int:
         inner = self._apply_inner_all(query, filters, select_columns=select_columns,
                                       aliases_mapping={})
-        capped = (inner.enable_eagerloads(False).with_entities(literal_column("1"))
+        # The primary key, not a bare `1`: with no filter naming the table, `SELECT 1` lost
+        # its FROM (and the tenancy criteria with it) and every unfiltered list of an
+        # authority or an admin counted one row.
+        pk = getattr(self.obj, self.get_pk_name())
+        capped = (inner.enable_eagerloads(False).with_entities(pk)
                   .order_by(None).limit(self.count_cap + 1).subquery())
         return self.session.query(func.count()).select_from(capped).scalar()
 
@@ -199,7 +204,10 @@ class AppSQLAInterface(SQLAInterface):
               page_size=None, select_columns=None, outer_default_load=False, after=None,
               before=None):
         pk = getattr(self.obj, self.get_pk_name(), None) if self.get_pk_name() else None
-        offset = (page or 0) * (page_size or 0)
+        # A forged page number beyond any table (2**63 overflows the database's integers)
+        # is an empty page, not a server error.
+        page = min(max(page or 0, 0), MAX_PAGE)
+        offset = page * (page_size or 0)
         keyset = (pk is not None and page_size and not select_columns
                   and self._keyset_order(order_column, order_direction)
                   and (after is not None or before is not None or offset >= DEFERRED_JOIN_FROM))
@@ -319,7 +327,7 @@ class AppModelView(ExportMixin, ModelView):
         if isinstance(self.datamodel, AppSQLAInterface):
             for key in ("after", "before"):
                 raw = request.args.get(f"{key}_{name}", "")
-                if raw.isdigit():
+                if raw.isdigit() and len(raw) <= 18:  # an id, not an overflow
                     cursor[key] = int(raw)
         count, lst = self.datamodel.query(joined_filters, order_column, order_direction,
                                           page=page, page_size=page_size, **cursor)

@@ -229,6 +229,8 @@ class _ReportView(AppModelView):
                                 enterprise_id=enterprise_id, user_id=g.user.id, errors=errors)
         except UsedCarReportExistsError as exc:
             flash(str(exc), "warning")
+            if exc.report_id is None:  # lost a race and cannot see the winner yet
+                return redirect(url_for(f"{self.endpoint}.list"))
             return redirect(url_for(f"{self.endpoint}.edit", pk=exc.report_id))
         except UsedCarReportInvalidError as exc:
             db.session.rollback()
@@ -662,7 +664,7 @@ class ReportExtensionView(AppModelView):
         errors = []
         enterprise = None
         if values["enterprise_id"]:
-            if not values["enterprise_id"].isdigit():
+            if not values["enterprise_id"].isdigit() or len(values["enterprise_id"]) > 9:
                 abort(404)
             enterprise = db.session.get(Enterprise, int(values["enterprise_id"]))
             if enterprise is None:

@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from app.errors import UsedCarNotConfirmedError
 from app.extensions import db
+from app.models.org import Enterprise
 from app.models.usedcar import (
     BUSINESS_TYPES,
     MARKET,
@@ -146,6 +147,11 @@ def apply_filing(case, actor, ctx):
         db.session.add(filing)
     filing.data = payload
     filing.confirmed_on = now
+    # The confirmed domicile is the enterprise's (a move is reviewed, never self-service).
+    enterprise = filing.enterprise or db.session.get(Enterprise, case.enterprise_id)
+    if payload.get("domicile_region"):
+        enterprise.region_code = payload["domicile_region"]
+        enterprise.address = payload.get("domicile_street") or enterprise.address
     db.session.flush()
     case.subject_id = filing.id
     found = profile(case.enterprise_id)
