@@ -5,8 +5,11 @@ The server gets a temporary instance directory with a SQLite file, or, when the 
 against PostgreSQL (TEST_DATABASE_URL or a postgresql DATABASE_URL), a dedicated database
 named `<db>_e2e` that is created before and dropped after the session.
 
+The background-job consumer (`flask regportal worker`) runs beside the server, as `make run`
+starts it, so imports and large exports go through the queue and the progress pages.
+
 Without /usr/bin/chromium the tests are skipped, except under CI=true where that is a failure.
-Screenshots go to test-artifacts/e2e/ (gitignored), together with the server log.
+Screenshots go to test-artifacts/e2e/ (gitignored), together with the server and worker logs.
 """
 
 from __future__ import annotations
@@ -38,6 +41,9 @@ CHROMIUM_ARGS = [
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "e2e"
 WAIT_MS = 15_000  # every single wait in a test
+# A job's way through the queue: the idle Huey consumer polls its queue with a back-off of up
+# to 10 s (huey's max_delay), then the page polls the job every second.
+JOB_WAIT_MS = WAIT_MS + 10_000
 SERVER_START_TIMEOUT = 60  # seconds
 SETUP_TIMEOUT = 300  # seconds
 
@@ -167,14 +173,25 @@ def server_log() -> Path:
     return ARTIFACTS / "server.log"
 
 
+def _stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def live_server(chromium_path, server_log):
     """Set up a fresh instance (migrations, permissions, roles, demo data), serve it on a
-    free port, yield its base URL, stop it and drop its database afterwards."""
+    free port with the job worker beside it, yield its base URL, stop both and drop its
+    database afterwards."""
     _compile_catalogs()
     instance_dir = tempfile.mkdtemp(prefix="regportal-e2e-")
     flask = [sys.executable, "-m", "flask", "--app", "run"]
-    database = proc = log = None
+    database = proc = log = worker = worker_log = None
     try:
         database = _E2EDatabase(instance_dir)
         env = _server_env(instance_dir, database.url)
@@ -191,18 +208,22 @@ def live_server(chromium_path, server_log):
         proc = subprocess.Popen(
             [*flask, "run", "--host", "127.0.0.1", "--port", str(port), "--no-reload"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        worker_log = open(ARTIFACTS / "worker.log", "w", encoding="utf-8")  # noqa: SIM115
+        worker = subprocess.Popen([*flask, "regportal", "worker"], cwd=ROOT, env=env,
+                                  stdout=worker_log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
         _wait_until_up(proc, base_url + "/login/", server_log)
+        if worker.poll() is not None:
+            pytest.fail(f"the job worker exited with {worker.returncode}:\n"
+                        f"{(ARTIFACTS / 'worker.log').read_text(errors='replace')[-4000:]}",
+                        pytrace=False)
         yield base_url
     finally:
-        if proc is not None and proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if log is not None:
-            log.close()
+        _stop(worker)
+        _stop(proc)
+        for fh in (log, worker_log):
+            if fh is not None:
+                fh.close()
         if database is not None:
             database.drop()
         shutil.rmtree(instance_dir, ignore_errors=True)
