@@ -128,15 +128,15 @@ class UsedCarSale(TenantMixin, Model):
     regulated_sector = SECTOR
     __tablename__ = "usedcar_sale"
     __table_args__ = (
-        Index("ix_usedcar_sale_enterprise_id", "enterprise_id", "id"),
+        Index("ix_usedcar_sale_enterprise_rows", "enterprise_id", "id"),
         Index("ix_usedcar_sale_enterprise_date", "enterprise_id", "report_date", "id"),
-        Index("ix_usedcar_sale_enterprise_vin", "enterprise_id", "vin"),
-        Index("ix_usedcar_sale_enterprise_plate", "enterprise_id", "plate"),
         Index("ix_usedcar_sale_date", "report_date", "enterprise_id"),
-        Index("ix_usedcar_sale_vin_prefix", "vin",
-              postgresql_ops={"vin": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
-        Index("ix_usedcar_sale_plate_prefix", "plate",
-              postgresql_ops={"plate": "text_pattern_ops"}).ddl_if(dialect="postgresql"),
+        # A VIN or plate identifies a car across enterprises: one index each serves an
+        # enterprise's search and a regulator's over its whole jurisdiction (the scope is
+        # then a filter on a handful of rows). text_pattern_ops: LIKE 'x%' on PostgreSQL;
+        # SQLite serves the prefix as a BINARY range.
+        Index("ix_usedcar_sale_vin", "vin", postgresql_ops={"vin": "text_pattern_ops"}),
+        Index("ix_usedcar_sale_plate", "plate", postgresql_ops={"plate": "text_pattern_ops"}),
     )
     id = Column(Integer, primary_key=True)
     report_date = Column(Date, nullable=False)  # 报表时间: the day of the transaction

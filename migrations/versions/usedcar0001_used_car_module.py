@@ -91,12 +91,10 @@ def upgrade():
     with op.batch_alter_table('usedcar_sale', schema=None) as batch_op:
         batch_op.create_index('ix_usedcar_sale_date', ['report_date', 'enterprise_id'], unique=False)
         batch_op.create_index('ix_usedcar_sale_enterprise_date', ['enterprise_id', 'report_date', 'id'], unique=False)
-        batch_op.create_index('ix_usedcar_sale_enterprise_id', ['enterprise_id', 'id'], unique=False)
-        batch_op.create_index('ix_usedcar_sale_enterprise_plate', ['enterprise_id', 'plate'], unique=False)
-        batch_op.create_index('ix_usedcar_sale_enterprise_vin', ['enterprise_id', 'vin'], unique=False)
-        if op.get_bind().dialect.name == 'postgresql':
-            batch_op.create_index('ix_usedcar_sale_plate_prefix', ['plate'], unique=False, postgresql_ops={'plate': 'text_pattern_ops'})
-            batch_op.create_index('ix_usedcar_sale_vin_prefix', ['vin'], unique=False, postgresql_ops={'vin': 'text_pattern_ops'})
+        batch_op.create_index('ix_usedcar_sale_enterprise_id', ['enterprise_id'], unique=False)
+        batch_op.create_index('ix_usedcar_sale_enterprise_rows', ['enterprise_id', 'id'], unique=False)
+        batch_op.create_index('ix_usedcar_sale_plate', ['plate'], unique=False, postgresql_ops={'plate': 'text_pattern_ops'})
+        batch_op.create_index('ix_usedcar_sale_vin', ['vin'], unique=False, postgresql_ops={'vin': 'text_pattern_ops'})
 
     op.create_table('report_extension',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -186,11 +184,9 @@ def downgrade():
 
     op.drop_table('report_extension')
     with op.batch_alter_table('usedcar_sale', schema=None) as batch_op:
-        if op.get_bind().dialect.name == 'postgresql':
-            batch_op.drop_index('ix_usedcar_sale_vin_prefix')
-            batch_op.drop_index('ix_usedcar_sale_plate_prefix')
-        batch_op.drop_index('ix_usedcar_sale_enterprise_vin')
-        batch_op.drop_index('ix_usedcar_sale_enterprise_plate')
+        batch_op.drop_index('ix_usedcar_sale_vin')
+        batch_op.drop_index('ix_usedcar_sale_plate')
+        batch_op.drop_index('ix_usedcar_sale_enterprise_rows')
         batch_op.drop_index('ix_usedcar_sale_enterprise_id')
         batch_op.drop_index('ix_usedcar_sale_enterprise_date')
         batch_op.drop_index('ix_usedcar_sale_date')
