@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from flask import current_app, g, has_app_context, has_request_context
 from flask_appbuilder import Model
-from sqlalchemy import ForeignKey, Integer, event, false, select
+from sqlalchemy import ForeignKey, Integer, bindparam, event, false, select
 from sqlalchemy.orm import Session, declared_attr, mapped_column, with_loader_criteria
 
 # Scope kinds
@@ -174,17 +174,23 @@ def authority_sectors(authority_id: int) -> list[str]:
 
 
 @functools.cache
-def sector_models() -> tuple[type, ...]:
-    """Tenant tables that belong to one regulated sector (`regulated_sector = "rental"`):
-    an authority sees their rows only for enterprises it supervises in that sector. Read once
-    (every model is imported with app.models before the first request)."""
+def tenant_models() -> tuple[type, ...]:
+    """Every mapped tenant table. Read once (every model is imported with app.models before
+    the first request)."""
     found, todo = [], list(TenantMixin.__subclasses__())
     while todo:
         cls = todo.pop()
         todo.extend(cls.__subclasses__())
-        if getattr(cls, "regulated_sector", None) and hasattr(cls, "__table__"):
+        if hasattr(cls, "__table__"):
             found.append(cls)
     return tuple(found)
+
+
+@functools.cache
+def sector_models() -> tuple[type, ...]:
+    """Tenant tables that belong to one regulated sector (`regulated_sector = "rental"`):
+    an authority sees their rows only for enterprises it supervises in that sector."""
+    return tuple(cls for cls in tenant_models() if getattr(cls, "regulated_sector", None))
 
 
 def _criteria(entity, where):
@@ -234,13 +240,20 @@ def jurisdiction_id_list(authority_id: int, sector: str | None = None) -> list[i
         execution_options={"skip_tenant_scope": True}).scalars()))
 
 
-def _sector_criteria(model, ids):
-    """A plain expression, not a lambda: one lambda used for several models in the same
+def _enterprise_criteria(model, ids):
+    """`model` rows of these enterprises only. A plain expression, not a lambda: one lambda
+    used for several models in the same
     statement binds its closure variable under one parameter name, so the last model's id
     list would silently apply to all of them (a used-car regulator saw no used-car rows
     because the rental list, empty for it, came last)."""
-    return with_loader_criteria(model, model.enterprise_id.in_(ids), include_aliases=True,
-                                propagate_to_loaders=False)
+    return with_loader_criteria(model, model.enterprise_id.in_(_id_list(ids)),
+                                include_aliases=True, propagate_to_loaders=False)
+
+
+def _id_list(ids):
+    """One expanding parameter for a list of ids: `in_(list)` would coerce every element into
+    its own bound value, thousands of objects for a large jurisdiction on every query."""
+    return bindparam(None, list(ids), type_=Integer, expanding=True)
 
 
 def _application_criteria(authority_id: int):
@@ -253,13 +266,13 @@ def _application_criteria(authority_id: int):
     from app.workflows.engine import kinds_by_sector
 
     kinds = kinds_by_sector()
-    parts = [and_(Application.kind.in_(kinds[sector]),
-                  Application.enterprise_id.in_(jurisdiction_id_list(authority_id, sector)))
+    parts = [and_(Application.kind.in_(kinds[sector]), Application.enterprise_id.in_(
+                      _id_list(jurisdiction_id_list(authority_id, sector))))
              for sector in authority_sectors(authority_id) if kinds.get(sector)]
     # Kinds of no particular sector: the jurisdiction at large.
     every_sector_kind = [kind for sector_kinds in kinds.values() for kind in sector_kinds]
     parts.append(and_(Application.kind.notin_(every_sector_kind),
-                      Application.enterprise_id.in_(jurisdiction_id_list(authority_id))))
+                      Application.enterprise_id.in_(_id_list(jurisdiction_id_list(authority_id)))))
     where = or_(*parts)
     return with_loader_criteria(Application, where, include_aliases=True,
                                 propagate_to_loaders=False)
@@ -288,14 +301,19 @@ def _tenant_criteria(scope: TenantScope):
     elif scope.kind == AUTHORITY:
         aid = scope.authority_id
         jids = jurisdiction_id_list(aid)
+        sectoral = sector_models()
         options += [
-            _criteria(TenantMixin, lambda cls: cls.enterprise_id.in_(jids)),
+            # Each tenant table once: a sector table by its sector's jurisdiction (a subset),
+            # the others by the whole one (two IN lists of thousands of ids cost a query
+            # twice the parameters).
+            *(_enterprise_criteria(model, jids) for model in tenant_models()
+              if model not in sectoral),
             _criteria(Enterprise, lambda cls: cls.id.in_(jids)),
             _criteria(User, lambda cls: cls.authority_id == aid),
             _criteria(Authority, lambda cls: cls.id == aid),
             _criteria(AuditEvent, lambda cls: cls.enterprise_id.in_(jids)),
             _application_criteria(aid),
-            *(_sector_criteria(model, jurisdiction_id_list(aid, model.regulated_sector))
+            *(_enterprise_criteria(model, jurisdiction_id_list(aid, model.regulated_sector))
               for model in sector_models()),
         ]
     elif scope.kind == INDIVIDUAL:
@@ -325,7 +343,10 @@ def _apply_tenant_scope(state):
     scope = current_scope()
     if scope is None or scope.unrestricted:
         return
-    state.statement = state.statement.options(*_tenant_criteria(scope))
+    # Built once per request (or job) and scope: the jurisdiction lists do not change
+    # within it (the cache is cleared after a commit).
+    options = _request_cached(("criteria", scope), lambda: tuple(_tenant_criteria(scope)))
+    state.statement = state.statement.options(*options)
 
 
 __all__ = [
