@@ -992,6 +992,18 @@ def test_one_bad_row_saves_nothing_and_names_row_and_column(app, as_user, db_ses
     assert wb.worksheets[1].cell(row=3, column=FIELDS.index("buyer_code") + 1).comment
 
 
+def test_the_same_file_uploaded_twice_does_not_double_the_sales(as_user, db_session, uc):
+    c = as_user("ent.c")
+    before = len(_sales(db_session, uc["c"]))
+    data = _workbook(c, [_import_row(n) for n in range(1, 4)])
+    assert 'id="import-done"' in _upload(c, data).text
+    r = _upload(c, data)
+    assert 'id="import-rejected"' in r.text
+    table = r.text[r.text.index('id="import-errors"'):]
+    assert "<td>2</td>" in table and "<td>4</td>" in table
+    assert len(_sales(db_session, uc["c"])) == before + 3
+
+
 def test_the_same_vin_twice_in_one_sheet_is_refused(as_user, db_session, uc):
     c = as_user("ent.c")
     before = len(_sales(db_session, uc["c"]))

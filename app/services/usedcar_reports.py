@@ -479,16 +479,20 @@ def _in_region(region: str | None):
 
 
 def missing(kind: str, year: int, period: int, region: str | None = None):
-    """Enterprises in the caller's used-car jurisdiction (the ORM scope) whose filing is
-    confirmed, that file this kind (appraisal institutions for the quarterly report) and
-    have no report for the period: [(Enterprise, UsedCarProfile)], by name."""
+    """Enterprises in the caller's used-car jurisdiction (the ORM scope) whose filing was
+    confirmed before the period's window closed, that file this kind (appraisal institutions
+    for the quarterly report) and have no report for the period: [(Enterprise,
+    UsedCarProfile)], by name."""
     submitted = exists().where(UsedCarReport.enterprise_id == Enterprise.id,
                                UsedCarReport.kind == kind, UsedCarReport.year == year,
                                UsedCarReport.period == period)
+    # Only enterprises that could have filed it: confirmed before the window closed.
+    closes = windows.window(kind, period_of(kind, year, period), windows.configured()).closes_at
     query = (db.session.query(Enterprise, UsedCarProfile)
              .options(lazyload(UsedCarProfile.enterprise))
              .join(UsedCarProfile, UsedCarProfile.enterprise_id == Enterprise.id)
-             .filter(UsedCarProfile.confirmed_on.isnot(None), ~submitted))
+             .filter(UsedCarProfile.confirmed_on.isnot(None),
+                     UsedCarProfile.confirmed_on <= closes, ~submitted))
     wanted = spec(kind).business_type
     if wanted:
         query = query.filter(UsedCarProfile.business_types.contains(wanted, autoescape=True))

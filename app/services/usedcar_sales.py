@@ -478,6 +478,33 @@ def _import_cross_rows(every_row):
     for index, problems in cross_row_errors([v for _n, v in every_row], numbers).items():
         for key, message in problems.items():
             yield numbers[index], key, message
+    yield from _already_recorded(every_row)
+
+
+def _already_recorded(every_row):
+    """A row the importing enterprise has already recorded (same VIN, same day): the same
+    file uploaded twice must not double the sales. One query for the whole sheet, through
+    the scoped session (the importer's own sales only)."""
+    from flask import g
+
+    from app.extensions import db
+    from app.models.usedcar import UsedCarSale
+
+    enterprise_id = getattr(getattr(g, "user", None), "enterprise_id", None)
+    wanted = {(v.get("vin"), v.get("report_date")): n for n, v in every_row
+              if v and v.get("vin") and v.get("report_date")}
+    if not enterprise_id or not wanted:
+        return
+    vins = sorted({vin for vin, _day in wanted})
+    for start in range(0, len(vins), 500):
+        for vin, day in db.session.query(UsedCarSale.vin, UsedCarSale.report_date).filter(
+                UsedCarSale.enterprise_id == enterprise_id,
+                UsedCarSale.vin.in_(vins[start:start + 500])):
+            number = wanted.get((vin, day))
+            if number is not None:
+                yield number, "vin", gettext(
+                    "This sale (the same VIN on %(day)s) is already recorded.",
+                    day=day.isoformat())
 
 
 def import_spec() -> xi.ImportSpec:
