@@ -529,13 +529,21 @@ class UsedCarSaleApi(AppModelRestApi):
         db.session.commit()
         return self._saved(201, sale)
 
-    def put_headless(self, pk):
+    def _writable(self, pk):
+        """(the caller's sale, None), or (None, the refusal: 404 foreign or unknown, 403
+        before the filing is confirmed)."""
         sale = self.datamodel.get(pk, self._base_filters)
         if sale is None:
-            return self.response_404()
+            return None, self.response_404()
         message = not_confirmed_message(sale.enterprise_id)
         if message is not None:
-            return self.response(403, message=message)
+            return None, self.response(403, message=message)
+        return sale, None
+
+    def put_headless(self, pk):
+        sale, refused = self._writable(pk)
+        if refused is not None:
+            return refused
         body, refused = self._body()
         if refused is not None:
             return refused
@@ -550,12 +558,9 @@ class UsedCarSaleApi(AppModelRestApi):
         return self._saved(200, sale)
 
     def delete_headless(self, pk):
-        sale = self.datamodel.get(pk, self._base_filters)
-        if sale is None:
-            return self.response_404()
-        message = not_confirmed_message(sale.enterprise_id)
-        if message is not None:
-            return self.response(403, message=message)
+        sale, refused = self._writable(pk)
+        if refused is not None:
+            return refused
         db.session.delete(sale)
         db.session.commit()
         return self.response(200, message="OK")
