@@ -3,6 +3,7 @@ iterable, formula injection neutralised. Views pass their own scoped, filtered q
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import tempfile
@@ -59,6 +60,19 @@ def write_rows(path: str, headers: Sequence[str], rows: Iterable[Sequence],
         in_sheet += 1
     wb.save(path)
     return count
+
+
+def written(write, suffix: str = ".xlsx") -> str:
+    """A temporary file filled by `write(path)`; removed again if writing fails. The caller
+    sends it (app.views.base.send_and_remove) or removes it."""
+    path = temp_path(suffix)
+    try:
+        write(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        raise
+    return path
 
 
 def write_workbook(headers: Sequence[str], rows: Iterable[Sequence], sheet_title: str = "Sheet1",

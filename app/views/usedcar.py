@@ -197,7 +197,8 @@ class UsedCarFilingFormsView(BaseView):
         ctx, data, _filing, _case = self._document(business_type)
         if data is None:
             return redirect(url_for(".form", business_type=business_type))
-        path = documents.filing_xlsx(ctx.enterprise, ctx.profile, data, xlsx.temp_path())
+        path = xlsx.written(lambda path: documents.filing_xlsx(ctx.enterprise, ctx.profile,
+                                                               data, path))
         return send_and_remove(path, documents.filename(ctx.enterprise, business_type,
                                                         "xlsx"), XLSX_MIME)
 
@@ -261,8 +262,8 @@ class UsedCarFilingView(AppModelView):
     @has_access
     def xlsx(self, pk):
         filing = self._get(pk)
-        path = documents.filing_xlsx(filing.enterprise, wf.profile(filing.enterprise_id),
-                                     filing.data, xlsx.temp_path())
+        path = xlsx.written(lambda path: documents.filing_xlsx(
+            filing.enterprise, wf.profile(filing.enterprise_id), filing.data, path))
         return send_and_remove(path, documents.filename(filing.enterprise,
                                                         filing.business_type, "xlsx"),
                                XLSX_MIME)

@@ -37,7 +37,6 @@ from app.services import audit, report_windows, xlsx
 from app.services import usedcar_reports as svc
 from app.services.charts import bar_chart
 from app.services.export import XLSX_MIME
-from app.services.jobs import remove_file
 from app.views.base import (
     AppModelRestApi,
     AppModelView,
@@ -319,12 +318,7 @@ class _ReportView(AppModelView):
     @has_access
     def export_report(self, pk):
         report = self._report(pk)
-        path = xlsx.temp_path()
-        try:
-            svc.write_report_xlsx(report, path)
-        except BaseException:
-            remove_file(path)
-            raise
+        path = xlsx.written(lambda path: svc.write_report_xlsx(report, path))
         audit.record(db.session, "export", target=report, detail=gettext(
             "%(report)s %(period)s of %(enterprise)s", report=self.spec.label,
             period=svc.period_key(self.kind, report.year, report.period),
@@ -529,15 +523,14 @@ class UsedCarOversightView(BaseView):
     def missing_export(self):
         kind, year, period, region = self._missing_args()
         rows = svc.missing(kind, year, period, region or None)
-        path = xlsx.temp_path()
         headers = [gettext("Enterprise"), gettext("USCC"), gettext("Region"),
                    gettext("Contact"), gettext("Contact mobile"), gettext("Business types"),
                    gettext("Report"), gettext("Period")]
         label = str(svc.spec(kind).label)
-        xlsx.write_rows(path, headers, (
+        path = xlsx.written(lambda path: xlsx.write_rows(path, headers, (
             [e.name, e.uscc, e.region.name if e.region else e.region_code, e.contact_name,
              e.contact_mobile, p.business_type_labels, label, svc.period_key(kind, year, period)]
-            for e, p in rows), sheet_title=gettext("Missing reports"))
+            for e, p in rows), sheet_title=gettext("Missing reports")))
         audit.record(db.session, "export", target_type="usedcar_report",
                      detail=gettext("Missing reports: %(report)s %(period)s, %(n)d enterprises",
                                     report=label, period=svc.period_key(kind, year, period),
@@ -587,9 +580,9 @@ class UsedCarOversightView(BaseView):
     def aggregates_export(self):
         start, end, region = self._aggregate_args()
         by_month, by_category = svc.aggregates(start, end, region or None)
-        path = xlsx.temp_path()
         span = f"{svc.period_key(MONTHLY, *start)}_{svc.period_key(MONTHLY, *end)}"
-        svc.write_aggregates_xlsx(path, by_month, by_category, region=region)
+        path = xlsx.written(lambda path: svc.write_aggregates_xlsx(path, by_month, by_category,
+                                                                   region=region))
         audit.record(db.session, "export", target_type="usedcar_report", detail=gettext(
             "Regional aggregates of monthly trade reports %(span)s %(region)s",
             span=span, region=region))

@@ -420,14 +420,7 @@ class UsedCarSaleView(AppModelView):
     @has_access
     def import_template(self):
         """The Excel template: the form's fields in its order, Chinese headers, lists."""
-        path = xlsx.temp_path()
-        try:
-            xi.write_template(SALES_IMPORT, path)
-        except BaseException:
-            from app.services.jobs import remove_file
-
-            remove_file(path)
-            raise
+        path = xlsx.written(lambda path: xi.write_template(SALES_IMPORT, path))
         return send_and_remove(path, gettext("Used-car sales import template") + ".xlsx",
                                xi.XLSX_MIME)
 
