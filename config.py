@@ -223,3 +223,20 @@ class Config:
         # Report windows per report kind (see REPORT_WINDOWS above); a copy, so an app's
         # overrides never change the module's defaults.
         self.REPORT_WINDOWS = {kind: dict(conf) for kind, conf in REPORT_WINDOWS.items()}
+
+        # Power-facility licensing (seed 002, app/services/credit.py). The credit provider
+        # asked on a new licence matter ("module:Class" with lookup(uscc, name)); the default
+        # reads the credit register the authority maintains in the app. An enterprise with no
+        # record in it has no adverse record: good credit unless this is false.
+        self.CREDIT_PROVIDER = os.environ.get("CREDIT_PROVIDER",
+                                              "app.services.credit:RegisterCreditProvider")
+        self.CREDIT_UNKNOWN_IS_GOOD = _env_flag("CREDIT_UNKNOWN_IS_GOOD", True)
+        # Free-trade-zone pilot areas (自贸区试点): region-code prefixes of the districts
+        # whose enterprises get the FTZ route. Defaults: Guangdong's pilot areas 南沙
+        # (440115), 前海 in 南山 (440305) and 横琴 in 香洲 (440402).
+        self.POWER_FTZ_REGIONS = tuple(
+            p.strip() for p in os.environ.get("POWER_FTZ_REGIONS",
+                                              "440115,440305,440402").split(",") if p.strip())
+        # Statutory stage limits per workflow kind, variant and state, overriding the
+        # definitions: {"power_new:ftz:examining": 6}.
+        self.WORKFLOW_STAGE_LIMITS = {}

@@ -76,6 +76,12 @@ def register_cli(app) -> None:
         db.session.commit()
         if added:
             click.echo(f"Administrative divisions: {added} added.")
+        from app.services.licence_check import load_conditions
+
+        added = load_conditions(db.session)
+        db.session.commit()
+        if added:
+            click.echo(f"Power licence conditions: {added} added.")
         if demo is None:
             demo = current_app.config["LOAD_DEMO_DATA"]
         if demo and current_app.config["PRODUCTION"]:

@@ -21,7 +21,8 @@ AUTHORITIES = [
     # key, name, region, sectors
     ("gd_transport", "广东省交通运输厅", "440000", ["rental"]),
     ("gz_commerce", "广州市商务局", "440100", ["usedcar"]),
-    ("gd_audit", "广东省政务服务数据审计办公室", "440000", ["rental", "usedcar"]),
+    ("gd_audit", "广东省政务服务数据审计办公室", "440000", ["rental", "usedcar", "power"]),
+    ("south_energy", "国家能源局南方监管局", "440000", ["power"]),
 ]
 
 ENTERPRISES = [
@@ -34,6 +35,10 @@ ENTERPRISES = [
      "李国栋", "何美玲", "13700137003", "广州市白云区机场路1308号"),
     ("D", "广州市天河诚信二手车经纪有限公司", "91440106MA5D0K3N2M", "440106", ["usedcar"],
      "郑志诚", "郑晓东", "13600136004", "广州市天河区黄埔大道西668号"),
+    ("P", "广东粤电建设工程有限公司", "91440101MA5CUJ2E76", "440106", ["power"], "冯建民",
+     "邓慧敏", "13926001234", "广州市天河区天河北路233号中信广场30楼"),
+    ("Q", "广州南沙明珠电力工程有限公司", "91440115MA9UQ8WE1G", "440115", ["power"],
+     "陈明珠", "苏文斌", "13527004567", "广州市南沙区海滨路171号南沙金融大厦8楼"),
 ]
 
 USERS = [
@@ -54,6 +59,12 @@ USERS = [
      "ent.c@yangcheng.example.cn", None),
     ("ent.d", "Enterprise#2026", s.ROLE_ENT_ADMIN, "D", "郑", "晓东",
      "ent.d@chengxin.example.cn", None),
+    ("reg.power", "Review#2026", s.ROLE_REGULATOR, "south_energy", "赵", "立新",
+     "reg.power@regportal.local", "NLPL3TLYDAUFLL5M2E6OKC55G32RXBI4"),
+    ("ent.p", "Enterprise#2026", s.ROLE_ENT_ADMIN, "P", "邓", "慧敏",
+     "ent.p@yuedian.example.cn", None),
+    ("ent.q", "Enterprise#2026", s.ROLE_ENT_ADMIN, "Q", "苏", "文斌",
+     "ent.q@nsmingzhu.example.cn", None),
 ]
 
 
@@ -111,6 +122,10 @@ def load_demo_data() -> None:
     from app.demo_usedcar import load_usedcar_demo
 
     load_usedcar_demo(orgs)
+
+    from app.demo_power import load_power_demo
+
+    load_power_demo(orgs)
 
     from app.demo_content import load_content_demo
 

@@ -73,20 +73,25 @@ PREMISES = {
 }
 
 
-_DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]"
+DEMO_PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]"
              b"/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
 
 
-def _report(enterprise_id: int, user_id: int):
-    """The written report (原因说明) a suspension / termination needs: a real stored file."""
+def demo_attachment(enterprise_id: int, user_id: int, filename: str):
+    """A real stored (minimal) PDF, for demo materials and reports."""
     import io
 
     from werkzeug.datastructures import FileStorage
 
     from app.services.attachments import save_upload
 
-    return save_upload(FileStorage(io.BytesIO(_DEMO_PDF), filename="书面报告.pdf"),
-                       enterprise_id, user_id)
+    return save_upload(FileStorage(io.BytesIO(DEMO_PDF), filename=filename), enterprise_id,
+                       user_id)
+
+
+def _report(enterprise_id: int, user_id: int):
+    """The written report (原因说明) a suspension / termination needs."""
+    return demo_attachment(enterprise_id, user_id, "书面报告.pdf")
 
 
 def _actor(user: AppUser, role: str) -> engine.Actor:

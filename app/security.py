@@ -80,6 +80,15 @@ PV_USEDCAR_FILING = "UsedCarFiling"  # filing forms of the enterprise's business
 PV_USEDCAR_SALE = "UsedCarSale"  # sales records, their import (U5-U6)
 PV_USEDCAR_REPORT = "UsedCarReport"  # monthly / quarterly trade reports (U7-U8)
 PV_USEDCAR_OVERSIGHT = "UsedCarOversight"  # authority: missing reports, aggregates (U9)
+# Power-facility licensing module (seed 002)
+PV_POWER_PROFILE = "PowerProfile"  # P1-P2 the enterprise's registration data
+PV_LICENCE = "Licence"  # licences and their versions, certificates (P16)
+PV_LICENCE_REQUEST = "LicenceRequest"  # P3-P11 application drafts, tabs, check, submit
+PV_POWER_STAFF = "PowerStaff"  # the staff roster and personnel changes (P12)
+PV_POWER_ADMIN = "PowerAdmin"  # authority: licence conditions, credit register
+PV_EVALUATION = "Evaluation"  # P14 service evaluations (好差评) and their QR codes
+PV_CAMPAIGN = "InspectionCampaign"  # P15 self-inspection campaigns (authority)
+PV_CAMPAIGN_RETURN = "InspectionReturn"  # P15 an enterprise's self-inspection
 
 READ = ("can_list", "can_show")
 WRITE = ("can_add", "can_edit", "can_delete")
@@ -115,7 +124,9 @@ MENU_RENTAL_PUBLIC = "Rental public services"  # R1-R4 for anonymous visitors
 MENU_CAT_USEDCAR = "Used-car circulation"
 # A module's menu shows only to enterprises and authorities of its sector (a used-car dealer
 # has no use for the rental menu, even with the same Enterprise Admin role).
-MENU_CATEGORY_SECTORS = {"Rental filing": "rental", "Used-car circulation": "usedcar"}
+MENU_CAT_POWER = "Power licensing"
+MENU_CATEGORY_SECTORS = {"Rental filing": "rental", "Used-car circulation": "usedcar",
+                         MENU_CAT_POWER: "power"}
 MENU_USEDCAR_FILING = "Used-car filing"
 MENU_USEDCAR_SALE_ENTRY = "Sales entry"
 MENU_USEDCAR_SALES = "Sales records"
@@ -127,6 +138,18 @@ MENU_USEDCAR_AGGREGATES = "Regional aggregates"
 MENU_USEDCAR_EXTENSIONS = "Report window extensions"
 MENU_USEDCAR_PROFILE = "Used-car registration profile"  # U1 data of the enterprise
 MENU_USEDCAR_REGISTER = "Used-car registration"  # U1 for anonymous visitors
+MENU_POWER_HOME = "Power licensing home"
+MENU_POWER_PROFILE = "Power enterprise information"
+MENU_LICENCES = "Licences"
+MENU_LICENCE_REQUESTS = "Licence applications"
+MENU_POWER_STAFF = "Staff roster"
+MENU_POWER_CONDITIONS = "Licence conditions"
+MENU_POWER_CREDIT = "Credit register"
+MENU_EVALUATIONS = "Service evaluations"
+MENU_EVALUATION_CODES = "Evaluation QR codes"
+MENU_CAMPAIGNS = "Self-inspection campaigns"
+MENU_CAMPAIGN_RETURNS = "Self-inspections"
+MENU_POWER_REGISTER = "Power enterprise registration"  # P1 for anonymous visitors
 
 
 # ModelRestApi twins use the ModelView permission names, so one grant covers UI and API.
@@ -155,6 +178,8 @@ PERMISSION_LABELS = {
     "can_print": _l("print"),
     "can_import": _l("import"),
     "can_extend": _l("extend report windows"),
+    "can_codes": _l("generate evaluation QR codes"),
+    "can_launch": _l("launch campaigns"),
 }
 VIEW_LABELS = {
     PV_ENTERPRISE: _l("Enterprise information"),
@@ -186,6 +211,13 @@ VIEW_LABELS = {
     PV_USEDCAR_SALE: _l("Used-car sales records"),
     PV_USEDCAR_REPORT: _l("Used-car trade reports"),
     MENU_CAT_USEDCAR: _l("Used-car circulation"),
+    PV_POWER_PROFILE: _l("Power enterprise information"),
+    PV_LICENCE: _l("Power-facility licences"),
+    PV_LICENCE_REQUEST: _l("Licence applications"),
+    PV_POWER_STAFF: _l("Staff roster and personnel changes"),
+    PV_EVALUATION: _l("Service evaluations"),
+    PV_CAMPAIGN_RETURN: _l("Self-inspections"),
+    MENU_CAT_POWER: _l("Power licensing"),
 }
 
 
@@ -217,6 +249,15 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     *_perms(PV_USEDCAR_REPORT, READ + EXPORT + ("can_add", "can_edit")),
     *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALE_ENTRY, MENU_USEDCAR_SALES,
             MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_PROFILE),
+    # power-facility licensing module (seed 002)
+    *_perms(PV_POWER_PROFILE, READ + ("can_edit",)),
+    *_perms(PV_LICENCE, READ + EXPORT + ("can_certificate",)),
+    *_perms(PV_LICENCE_REQUEST, READ + WRITE + EXPORT),
+    *_perms(PV_POWER_STAFF, READ + EXPORT + ("can_apply",)),
+    *_perms(PV_CAMPAIGN_RETURN, READ + ("can_edit",)),
+    ("can_add", PV_EVALUATION),
+    *_menus(MENU_CAT_POWER, MENU_POWER_HOME, MENU_POWER_PROFILE, MENU_LICENCES,
+            MENU_LICENCE_REQUESTS, MENU_POWER_STAFF, MENU_CAMPAIGN_RETURNS),
     # Inbox (own cases and notices), dashboard of the enterprise, announcements.
     ("can_list", PV_INBOX),
     ("can_list", PV_DASHBOARD),
@@ -267,6 +308,17 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_CONFIRM, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES,
                 MENU_USEDCAR_MONTHLY, MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_MISSING,
                 MENU_USEDCAR_AGGREGATES, MENU_USEDCAR_EXTENSIONS),
+        *_perms(PV_POWER_PROFILE, READ + EXPORT),
+        *_perms(PV_LICENCE, READ + EXPORT + ("can_certificate",)),
+        *_perms(PV_LICENCE_REQUEST, READ + EXPORT),
+        *_perms(PV_POWER_STAFF, READ + EXPORT),
+        *_perms(PV_POWER_ADMIN, READ + WRITE + EXPORT),
+        *_perms(PV_EVALUATION, READ + EXPORT + ("can_codes",)),
+        *_perms(PV_CAMPAIGN, READ + WRITE + EXPORT + ("can_launch",)),
+        *_perms(PV_CAMPAIGN_RETURN, READ + EXPORT + ("can_review",)),
+        *_menus(MENU_CAT_POWER, MENU_POWER_PROFILE, MENU_LICENCES, MENU_LICENCE_REQUESTS,
+                MENU_POWER_STAFF, MENU_POWER_CONDITIONS, MENU_POWER_CREDIT, MENU_EVALUATIONS,
+                MENU_EVALUATION_CODES, MENU_CAMPAIGNS, MENU_CAMPAIGN_RETURNS),
     ],
     ROLE_AUDITOR: [
         *CONTENT_READER,
@@ -289,6 +341,17 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_USEDCAR_OVERSIGHT, ("can_list", "can_export")),
         *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES, MENU_USEDCAR_MONTHLY,
                 MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_MISSING, MENU_USEDCAR_AGGREGATES),
+        *_perms(PV_POWER_PROFILE, READ + EXPORT),
+        *_perms(PV_LICENCE, READ + EXPORT + ("can_certificate",)),
+        *_perms(PV_LICENCE_REQUEST, READ + EXPORT),
+        *_perms(PV_POWER_STAFF, READ + EXPORT),
+        *_perms(PV_POWER_ADMIN, READ + EXPORT),
+        *_perms(PV_EVALUATION, READ + EXPORT),
+        *_perms(PV_CAMPAIGN, READ + EXPORT),
+        *_perms(PV_CAMPAIGN_RETURN, READ + EXPORT),
+        *_menus(MENU_CAT_POWER, MENU_POWER_PROFILE, MENU_LICENCES, MENU_LICENCE_REQUESTS,
+                MENU_POWER_STAFF, MENU_POWER_CONDITIONS, MENU_POWER_CREDIT, MENU_EVALUATIONS,
+                MENU_CAMPAIGNS, MENU_CAMPAIGN_RETURNS),
     ],
     ROLE_ENT_ADMIN: [
         *SELF_SERVICE,
@@ -316,11 +379,18 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         *_perms(PV_USEDCAR_REPORT, READ),
         *_menus(MENU_CAT_USEDCAR, MENU_USEDCAR_FILING, MENU_USEDCAR_SALES, MENU_USEDCAR_MONTHLY,
                 MENU_USEDCAR_QUARTERLY, MENU_USEDCAR_PROFILE),
+        *_perms(PV_POWER_PROFILE, READ),
+        *_perms(PV_LICENCE, READ + ("can_certificate",)),
+        *_perms(PV_LICENCE_REQUEST, READ),
+        *_perms(PV_POWER_STAFF, READ),
+        *_perms(PV_CAMPAIGN_RETURN, READ),
+        *_menus(MENU_CAT_POWER, MENU_POWER_HOME, MENU_POWER_PROFILE, MENU_LICENCES,
+                MENU_LICENCE_REQUESTS, MENU_POWER_STAFF, MENU_CAMPAIGN_RETURNS),
     ],
     ROLE_INDIVIDUAL: [*SELF_SERVICE, *CONTENT_READER],
     # Anonymous visitors: the public announcement pages need no permission, only the menu.
     ROLE_PUBLIC: [*_menus(MENU_ANNOUNCEMENTS, MENU_CAT_CONTENT, MENU_RENTAL_PUBLIC,
-                          MENU_USEDCAR_REGISTER)],
+                          MENU_USEDCAR_REGISTER, MENU_POWER_REGISTER)],
 }
 
 

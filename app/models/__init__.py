@@ -6,10 +6,12 @@ from app.models import (  # noqa: F401
     content,
     identity,
     job,
+    licence,
     org,
     outbox,
     rental,
     report,
+    staff,
     usedcar,
     workflow,
 )

@@ -68,6 +68,8 @@ class Application(TenantMixin, Model):
     submitted_by = relationship("AppUser", foreign_keys=[submitted_by_id], lazy="joined")
     submitted_on = Column(DateTime)
     deadline = Column(Date)
+    # Staged reviews: the limit of the current stage (acceptance, examination, decision).
+    stage_deadline = Column(Date)
     assignee_id = Column(Integer, ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee = relationship("AppUser", foreign_keys=[assignee_id], lazy="joined")
     decided_on = Column(DateTime)
@@ -99,9 +101,15 @@ class Application(TenantMixin, Model):
 
     @property
     def state_label(self) -> str:
-        from app.workflows.engine import CASE_STATE_LABELS
+        from app.workflows.engine import workflow_for
 
-        return str(CASE_STATE_LABELS.get(self.state, self.state))
+        return workflow_for(self.kind).state_label(self.state)
+
+    @property
+    def variant_label(self) -> str:
+        from app.workflows.engine import workflow_for
+
+        return workflow_for(self.kind).variant_label(self.variant)
 
     def __str__(self) -> str:
         return f"{self.reference} {self.title}"

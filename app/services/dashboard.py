@@ -11,7 +11,7 @@ from sqlalchemy import and_, case, extract, func, select
 from app.extensions import db
 from app.models.rental import VEHICLE_STATES, Vehicle
 from app.models.workflow import Application
-from app.services.inbox import APPROVED, DECIDED_STATES, REJECTED, RETURNED, SUBMITTED
+from app.services.inbox import APPROVED, AWAITING_REVIEW, DECIDED_STATES, REJECTED, RETURNED
 
 
 def month_start(day: datetime.date) -> datetime.datetime:
@@ -34,8 +34,9 @@ def case_counts(today: datetime.date | None = None) -> dict:
         return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
     row = db.session.execute(select(
-        count_if(Application.state == SUBMITTED),
-        count_if((Application.state == SUBMITTED) & (Application.deadline < today)),
+        count_if(Application.state.in_(AWAITING_REVIEW)),
+        count_if(Application.state.in_(AWAITING_REVIEW)
+                 & ((Application.deadline < today) | (Application.stage_deadline < today))),
         count_if(Application.state == RETURNED),
         count_if((Application.state == APPROVED) & this_month),
         count_if((Application.state == REJECTED) & this_month),

@@ -13,6 +13,8 @@ and render them with the macros of app/templates/inbox/_lists.html.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from flask import g, has_request_context, url_for
 from flask_babel import lazy_gettext as _l
@@ -23,14 +25,19 @@ from werkzeug.routing import BuildError
 from app.extensions import db
 from app.models.workflow import Application
 
-# Case states (the workflow engine's names; app/workflows/engine.py owns the transitions).
-SUBMITTED = "submitted"
-RETURNED = "returned"
-APPROVED = "approved"
-REJECTED = "rejected"
-WITHDRAWN = "withdrawn"
-OPEN_STATES = (SUBMITTED,)
-DECIDED_STATES = (APPROVED, REJECTED, WITHDRAWN)
+# Case states: the workflow engine's (app/workflows/engine.py owns the transitions).
+from app.workflows.engine import (  # noqa: E402
+    APPROVED,
+    AWAITING_REVIEW,
+    REJECTED,
+    RETURNED,
+    SUBMITTED,
+    TERMINATED,
+    WITHDRAWN,
+)
+
+OPEN_STATES = AWAITING_REVIEW  # what the inbox calls "submitted": awaiting the authority
+DECIDED_STATES = (APPROVED, REJECTED, WITHDRAWN, TERMINATED)
 
 CASE_STATE_LABELS = {
     SUBMITTED: _l("Pending review"),
@@ -48,7 +55,11 @@ def _reviewer_roles():
 
 
 def case_state_label(state: str | None) -> str:
-    return str(CASE_STATE_LABELS.get(state, state or ""))
+    if state in CASE_STATE_LABELS:
+        return str(CASE_STATE_LABELS[state])
+    from app.workflows.engine import CASE_STATE_LABELS as ENGINE_LABELS
+
+    return str(ENGINE_LABELS.get(state, state or ""))
 
 
 def case_url(case_id: int) -> str:
@@ -68,8 +79,14 @@ def case_list_url() -> str | None:
 
 
 def is_overdue(item, today: datetime.date | None = None) -> bool:
-    today = today or datetime.date.today()
-    return item.state == SUBMITTED and item.deadline is not None and item.deadline < today
+    from app.workflows.engine import is_overdue as case_overdue
+
+    return case_overdue(item, today)
+
+
+def _overdue_clause(today):
+    return (Application.state.in_(AWAITING_REVIEW)
+            & ((Application.deadline < today) | (Application.stage_deadline < today)))
 
 
 def _current_user(user=None):
@@ -106,7 +123,7 @@ def todo_items(limit: int = 20, user=None) -> list[Application]:
     if user is None:
         return []
     if is_reviewer(user):
-        return (_cases().filter(Application.state == SUBMITTED)
+        return (_cases().filter(Application.state.in_(AWAITING_REVIEW))
                 .order_by(Application.deadline.is_(None), Application.deadline.asc(),
                           Application.id.asc())
                 .limit(limit).all())
@@ -138,6 +155,44 @@ def processed_items(limit: int = 20, user=None) -> list[Application]:
             .limit(limit).all())
 
 
+@dataclass(frozen=True)
+class TodoItem:
+    """A to-do that is not a case awaiting review (an evaluation to give, a self-inspection
+    to file): what a module's to-do provider returns."""
+
+    kind: str      # provider key, e.g. "evaluation", "self_inspection"
+    label: str     # what kind of to-do, translated ("好差评", "承装（修、试）类自查")
+    title: str
+    url: str
+    due: datetime.date | None = None
+
+
+# Modules register providers (in register_views): fn(user, limit) -> list[TodoItem], run
+# in the user's scope. The inbox and the API list them beside the case to-dos.
+_TODO_PROVIDERS: dict[str, Callable] = {}
+
+
+def register_todo_provider(key: str, provider: Callable) -> None:
+    _TODO_PROVIDERS[key] = provider
+
+
+def other_todos(limit: int = 20, user=None) -> list[TodoItem]:
+    """Every registered provider's items for the user, earliest due date first."""
+    user = _current_user(user)
+    if user is None:
+        return []
+    items: list[TodoItem] = []
+    for provider in _TODO_PROVIDERS.values():
+        items.extend(provider(user, limit))
+    items.sort(key=lambda i: (i.due is None, i.due or datetime.date.max, i.title))
+    return items[:limit]
+
+
+def todo_dict(item: TodoItem) -> dict:
+    return {"kind": item.kind, "label": item.label, "title": item.title, "url": item.url,
+            "due": item.due.isoformat() if item.due else None}
+
+
 def counts(user=None, today: datetime.date | None = None) -> dict:
     """Sizes of the lists in one aggregate query (badges, the API)."""
     user = _current_user(user)
@@ -147,9 +202,9 @@ def counts(user=None, today: datetime.date | None = None) -> dict:
                 "unread": 0}
     one = 1
     row = db.session.execute(select(
-        func.coalesce(func.sum(case((Application.state == SUBMITTED, one), else_=0)), 0),
-        func.coalesce(func.sum(case(((Application.state == SUBMITTED)
-                                     & (Application.deadline < today), one), else_=0)), 0),
+        func.coalesce(func.sum(case((Application.state.in_(AWAITING_REVIEW), one),
+                                    else_=0)), 0),
+        func.coalesce(func.sum(case((_overdue_clause(today), one), else_=0)), 0),
         func.coalesce(func.sum(case((Application.state == RETURNED, one), else_=0)), 0),
         func.coalesce(func.sum(case((Application.state.in_(DECIDED_STATES), one),
                                     else_=0)), 0),
@@ -181,8 +236,28 @@ def case_dict(item, today: datetime.date | None = None) -> dict:
             "url": case_url(item.id)}
 
 
-__all__ = ["APPROVED", "CASE_STATE_LABELS", "DECIDED_STATES", "OPEN_STATES", "REJECTED",
-           "RETURNED", "SUBMITTED", "WITHDRAWN", "case_dict", "case_list_url", "case_state_label",
-           "case_url",
-           "counts", "is_overdue", "is_reviewer", "processed_items", "submitted_items",
-           "todo_items"]
+__all__ = [
+    "APPROVED",
+    "AWAITING_REVIEW",
+    "CASE_STATE_LABELS",
+    "DECIDED_STATES",
+    "OPEN_STATES",
+    "REJECTED",
+    "RETURNED",
+    "SUBMITTED",
+    "TodoItem",
+    "WITHDRAWN",
+    "case_dict",
+    "case_list_url",
+    "case_state_label",
+    "case_url",
+    "counts",
+    "is_overdue",
+    "is_reviewer",
+    "other_todos",
+    "processed_items",
+    "register_todo_provider",
+    "submitted_items",
+    "todo_dict",
+    "todo_items",
+]

@@ -16,6 +16,7 @@ FORMATS = {
     "case": ("SQ", 6),            # case reference   SQ2026000123
     "rental_filing": ("GDZL", 6),  # enterprise filing certificate  GDZL2026000123
     "vehicle": ("GDZLC", 7),       # vehicle filing certificate     GDZLC20260000123
+    "power_licence": ("CXS", 5),   # 承装（修、试）电力设施许可证      CXS202600012
 }
 
 

@@ -90,6 +90,7 @@ class VerifiedDocument:
     fields: list[tuple[str, str]] = field(default_factory=list)  # (label, value), in order
     note: str | None = None  # e.g. "this paper has been superseded by ..."
     lists: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, lines)
+    link: tuple[str, str] | None = None  # (label, url), e.g. the current version's page
 
     @property
     def valid(self) -> bool:

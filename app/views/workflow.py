@@ -16,7 +16,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import and_
+from sqlalchemy import or_
 
 from app.errors import DomainError
 from app.extensions import db
@@ -145,12 +145,13 @@ class FilterQueueTab(BaseFilter):
 
     def apply(self, query, value):
         tab = request.args.get("tab", "all")
-        query = query.filter(Application.state == engine.SUBMITTED)
+        query = query.filter(Application.state.in_(engine.AWAITING_REVIEW))
         if tab == "mine":
             return query.filter(Application.assignee_id == getattr(g.user, "id", None))
         if tab == "overdue":
-            return query.filter(and_(Application.deadline.isnot(None),
-                                     Application.deadline < datetime.date.today()))
+            today = datetime.date.today()
+            return query.filter(or_(Application.deadline < today,
+                                    Application.stage_deadline < today))
         return query
 
 

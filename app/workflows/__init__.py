@@ -4,4 +4,4 @@ the package itself."""
 
 
 def load_definitions() -> None:
-    from app.workflows import rental, usedcar  # noqa: F401
+    from app.workflows import licence, rental, usedcar  # noqa: F401

@@ -39,18 +39,28 @@ from app.workflows.calendar import WorkingDays
 
 # Case states shared by every workflow.
 SUBMITTED = "submitted"
+# A staged review (acceptance -> examination -> decision, `staged_transitions`) adds two.
+EXAMINATION = "examining"
+DECISION = "deciding"
 RETURNED = "returned"
 APPROVED = "approved"
 REJECTED = "rejected"
 WITHDRAWN = "withdrawn"
-OPEN_STATES = (SUBMITTED, RETURNED)
-CASE_STATES = (SUBMITTED, RETURNED, APPROVED, REJECTED, WITHDRAWN)
+TERMINATED = "terminated"  # the applicant ended the business while it was in progress
+# Waiting for the regulator's move: what review queues, overdue flags and dashboards count.
+AWAITING_REVIEW = (SUBMITTED, EXAMINATION, DECISION)
+OPEN_STATES = (*AWAITING_REVIEW, RETURNED)
+CASE_STATES = (SUBMITTED, EXAMINATION, DECISION, RETURNED, APPROVED, REJECTED, WITHDRAWN,
+               TERMINATED)
 CASE_STATE_LABELS = {
     SUBMITTED: _l("Under review"),
+    EXAMINATION: _l("Under examination"),
+    DECISION: _l("Awaiting decision"),
     RETURNED: _l("Returned for correction"),
     APPROVED: _l("Approved"),
     REJECTED: _l("Rejected"),
     WITHDRAWN: _l("Withdrawn"),
+    TERMINATED: _l("Terminated"),
 }
 
 # Actor roles. A transition without roles can be fired by nobody.
@@ -93,7 +103,7 @@ def actor_for(user) -> Actor:
 class Transition:
     name: str
     sources: tuple  # states it may start from; None = the case does not exist yet
-    target: str
+    target: str | None  # None: the case stays where it is (e.g. materials supplied)
     roles: frozenset
     label: object = None
     guards: tuple = ()
@@ -125,6 +135,30 @@ class Workflow:
     sector: str | None = None
     # Endpoint (taking `pk`) of the record an approved case is about, linked from its page.
     subject_endpoint: str | None = None
+    # Endpoint (taking `pk` = subject_id) of the case's typed detail (a licence request with
+    # its staff and project tables), linked from the case page in every state.
+    detail_endpoint: str | None = None
+    # Staged review: the statutory limit of each stage (state -> WorkingDays), per variant
+    # ("" = the default route); entering a stage sets the case's stage deadline.
+    stage_limits: dict = field(default_factory=dict)
+    # Variant code -> label, shown on the case (容缺受理, 自贸区).
+    variant_labels: dict = field(default_factory=dict)
+    # State -> label where this workflow names a state differently (待受理 for "submitted").
+    state_labels: dict = field(default_factory=dict)
+
+    def state_label(self, state: str) -> str:
+        return str(self.state_labels.get(state) or CASE_STATE_LABELS.get(state, state or "-"))
+
+    def variant_label(self, variant: str | None) -> str:
+        return str(self.variant_labels.get(variant, variant)) if variant else ""
+
+    def stage_limit_for(self, variant: str | None, state: str) -> WorkingDays | None:
+        configured = current_app.config.get("WORKFLOW_STAGE_LIMITS", {}).get(
+            f"{self.kind}:{variant or ''}:{state}")
+        if configured is not None:
+            return WorkingDays(int(configured))
+        limits = self.stage_limits.get(variant or "") or self.stage_limits.get("", {})
+        return limits.get(state)
 
     def display(self, key: str, value):
         """A payload value as the case page shows it (codes as their labels)."""
@@ -197,8 +231,10 @@ def kind_label(kind: str) -> str:
 
 
 def is_overdue(case: Application, today: datetime.date | None = None) -> bool:
-    return (case.state == SUBMITTED and case.deadline is not None
-            and case.deadline < (today or datetime.date.today()))
+    """Waiting for the regulator past the statutory limit, or past its stage's limit."""
+    today = today or datetime.date.today()
+    return case.state in AWAITING_REVIEW and any(
+        d is not None and d < today for d in (case.deadline, case.stage_deadline))
 
 
 def new_access_code() -> str:
@@ -289,7 +325,7 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
     if current not in t.sources:
         raise CaseStateError(gettext(
             "“%(action)s” is not possible while the case is “%(state)s”.",
-            action=t.label or t.name, state=CASE_STATE_LABELS.get(current, current or "-")))
+            action=t.label or t.name, state=workflow.state_label(current)))
     if not (t.roles & _reach(case, actor)):
         raise TransitionForbiddenError(gettext("You may not “%(action)s” this case.",
                                                action=t.label or t.name))
@@ -324,12 +360,16 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
         case.decided_on = now
     if opinion:
         case.last_opinion = opinion
-    case.state = t.target
+    target = current if t.target is None else t.target
+    if target != current and workflow.stage_limits:
+        stage_limit = workflow.stage_limit_for(case.variant, target)
+        case.stage_deadline = stage_limit.deadline(now.date()) if stage_limit else None
+    case.state = target
     # Flush the case first: a concurrent approval fails here (stale version) before any
     # effect runs or any number is drawn.
     db.session.flush()
     log = TransitionLog(application_id=case.id, enterprise_id=case.enterprise_id, name=t.name,
-                        from_state=current, to_state=t.target, actor_id=actor.user_id,
+                        from_state=current, to_state=target, actor_id=actor.user_id,
                         actor_name=actor.name[:128],
                         on_behalf=bool(REGULATOR in actor.roles and case.channel == "counter"
                                        and None in t.sources),
@@ -346,28 +386,33 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
         notify.notify_enterprise(
             case.enterprise_id,
             gettext("Case %(ref)s: %(state)s", ref=case.reference,
-                    state=CASE_STATE_LABELS.get(t.target, t.target)),
+                    state=workflow.state_label(target)),
             body=opinion, link=f"/applications/show/{case.id}", exclude=actor.user_id)
     audit.record(db.session, "transition", target=case,
                  actor_name=None if actor.user is not None else actor.name[:64],
-                 detail=f"{case.kind}.{t.name}: {current or '-'} → {t.target}"
+                 detail=f"{case.kind}.{t.name}: {current or '-'} → {target}"
                         + (f" ({opinion[:200]})" if opinion else ""))
     db.session.flush()
 
 
 def review_transitions(*, submit_roles, guards=(), submit_guards=(), effects=(),
-                       approve_label=None, can_reject: bool = True) -> list:
+                       approve_label=None, can_reject: bool = True, submit_effects=(),
+                       end_effects=()) -> list:
     """The usual review cycle: submit → approve / reject / return; resubmit after a return
     or a rejection; withdraw while open. `guards` run on submit, resubmit and approve (the
     world may have changed since submission); `submit_guards` only when the applicant acts.
-    A confirmation (used-car filings) is approve labelled "Confirm", without reject."""
+    A confirmation (used-car filings) is approve labelled "Confirm", without reject.
+    `submit_effects` run when the case opens; `end_effects` when it ends without approval
+    (rejected, withdrawn), e.g. to release what the application had reserved."""
     submit_roles = frozenset(submit_roles)
     applicant_roles = submit_roles - {REGULATOR}
     reject = [Transition("reject", (SUBMITTED,), REJECTED, {REGULATOR}, label=_l("Reject"),
-                         needs_opinion=True, decides=True, style="danger")]
+                         needs_opinion=True, decides=True, style="danger",
+                         effects=tuple(end_effects))]
     return [
         Transition("submit", (None,), SUBMITTED, submit_roles, label=_l("Submit"),
-                   guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True),
+                   guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True,
+                   effects=tuple(submit_effects)),
         Transition("approve", (SUBMITTED,), APPROVED, {REGULATOR},
                    label=approve_label or _l("Approve"), guards=tuple(guards),
                    effects=tuple(effects), decides=True, style="success"),
@@ -378,5 +423,48 @@ def review_transitions(*, submit_roles, guards=(), submit_guards=(), effects=(),
                    label=_l("Resubmit"), guards=(*guards, *submit_guards), takes_payload=True,
                    starts_clock=True),
         Transition("withdraw", (SUBMITTED, RETURNED), WITHDRAWN, applicant_roles,
-                   label=_l("Withdraw")),
+                   label=_l("Withdraw"), effects=tuple(end_effects)),
+    ]
+
+
+def staged_transitions(*, submit_roles, guards=(), submit_guards=(), effects=(),
+                       decide_guards=(), submit_effects=(), end_effects=(),
+                       withdraw_effects=(), extra=()) -> list:
+    """A staged administrative review (行政许可: 受理 -> 审查 -> 决定): the regulator accepts
+    the submission (or returns it for correction, or refuses to accept it), examines it, and
+    decides. Each stage has its own limit (`Workflow.stage_limits`). The applicant may
+    withdraw before acceptance, correct a returned case, and terminate the business at any
+    open stage (P13: the case ends as "terminated", its history kept). `guards` run on
+    submit and resubmit; `decide_guards` before approval (e.g. 容缺 materials supplied);
+    `submit_effects` run when the case opens, `end_effects` when it ends without approval
+    (refused, rejected, terminated), `withdraw_effects` on withdrawal; `extra` transitions
+    are appended (e.g. supplying materials)."""
+    submit_roles = frozenset(submit_roles)
+    applicant_roles = submit_roles - {REGULATOR}
+    return [
+        Transition("submit", (None,), SUBMITTED, submit_roles, label=_l("Submit"),
+                   guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True,
+                   effects=tuple(submit_effects)),
+        Transition("accept", (SUBMITTED,), EXAMINATION, {REGULATOR}, label=_l("Accept"),
+                   style="success"),
+        Transition("return", (SUBMITTED,), RETURNED, {REGULATOR},
+                   label=_l("Return for correction"), needs_opinion=True, style="warning"),
+        Transition("refuse", (SUBMITTED,), REJECTED, {REGULATOR}, label=_l("Refuse to accept"),
+                   needs_opinion=True, decides=True, style="danger", effects=tuple(end_effects)),
+        Transition("examine", (EXAMINATION,), DECISION, {REGULATOR},
+                   label=_l("Examination passed"), style="success"),
+        Transition("approve", (DECISION,), APPROVED, {REGULATOR}, label=_l("Approve"),
+                   guards=tuple(decide_guards), effects=tuple(effects), decides=True,
+                   style="success"),
+        Transition("reject", (EXAMINATION, DECISION), REJECTED, {REGULATOR},
+                   label=_l("Reject"), needs_opinion=True, decides=True, style="danger",
+                   effects=tuple(end_effects)),
+        Transition("resubmit", (RETURNED,), SUBMITTED, applicant_roles, label=_l("Resubmit"),
+                   guards=(*guards, *submit_guards), takes_payload=True, starts_clock=True),
+        Transition("withdraw", (SUBMITTED, RETURNED), WITHDRAWN, applicant_roles,
+                   label=_l("Withdraw"), effects=tuple(withdraw_effects)),
+        Transition("terminate", OPEN_STATES, TERMINATED, applicant_roles,
+                   label=_l("Terminate the application"), needs_opinion=True, decides=True,
+                   style="danger", effects=tuple(end_effects)),
+        *extra,
     ]
