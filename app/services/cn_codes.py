@@ -10,6 +10,8 @@
   organisation code), or for individuals 18 (resident ID number) or 20 (ID number + 2 digits);
   since 2015 the USCC itself (18).
 - 居民身份证号 (GB 11643): python-stdnum `stdnum.cn.ric`.
+- Mainland mobile numbers: `phonenumbers` (Google's libphonenumber metadata: the allocated
+  number ranges, not only "1 then 10 digits").
 
 Every `*_valid` takes a raw value; the `compact_*` functions give the stored form (no spaces
 or hyphens, upper case)."""
@@ -112,3 +114,23 @@ def tax_no_org_code(value: str) -> str | None:
     """The organisation code inside a 15-character tax registration number (else None)."""
     value = compact(value)
     return value[6:] if len(value) == 15 else None
+
+
+# ----- mobile numbers ------------------------------------------------------------------------
+def mobile(value: str | None) -> str | None:
+    """The 11-digit national form of a valid mainland mobile number ("+86 138-0013-8000" ->
+    "13800138000"), None for anything else (landlines, unallocated ranges, garbage)."""
+    import phonenumbers
+
+    text = _SEPARATORS.sub("", value or "")
+    if not text or len(text) > 20:
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if number.country_code != 86 or not phonenumbers.is_valid_number(number) or \
+            phonenumbers.number_type(number) != phonenumbers.PhoneNumberType.MOBILE:
+        return None
+    return str(number.national_number)
+

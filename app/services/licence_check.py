@@ -66,6 +66,9 @@ SECTIONS = {
     "materials": _l("Materials"),
 }
 
+CONDITION_ITEMS = ("technical_staff", "senior_staff", "intermediate_staff", "electricians",
+                   "special_electricians", "lead_years", "lead_title", "projects",
+                   "project_years", "project_kv")
 TITLE_RANK = {"none": 0, "junior": 1, "intermediate": 2, "senior": 3}
 RANK_LABELS = {1: _l("a junior title"), 2: _l("an intermediate title"),
                3: _l("a senior title")}

@@ -176,6 +176,59 @@ def close_request(request: LicenceRequest) -> None:
                        .execution_options(synchronize_session=False))
 
 
+def last_approved_request(enterprise_id: int) -> LicenceRequest | None:
+    """The latest approved request with full sections (new licence, item change, renewal)."""
+    from app.models.licence import FULL_MATTERS
+
+    return db.session.execute(
+        select(LicenceRequest).join(Licence, Licence.id == LicenceRequest.licence_id)
+        .where(LicenceRequest.enterprise_id == enterprise_id, LicenceRequest.state == CLOSED,
+               LicenceRequest.matter.in_(FULL_MATTERS), Licence.case_id.isnot(None),
+               Licence.case_id == LicenceRequest.case_id)
+        .order_by(LicenceRequest.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def prefill_sections(request: LicenceRequest) -> bool:
+    """A licence-item change or renewal starts from the sections of the last approved
+    application (seed §4.3: 同新申请, the basic information taken from it): equity, the
+    leads with their history, the project records. Materials are uploaded afresh."""
+    from app.models.licence import EquityHolder, KeyPerson, KeyPersonRecord, ProjectRecord
+
+    source = last_approved_request(request.enterprise_id)
+    if source is None:
+        return False
+    ent = request.enterprise_id
+    for row in source.equity:
+        request.equity.append(EquityHolder(enterprise_id=ent, name=row.name, kind=row.kind,
+                                           amount=row.amount, share=row.share))
+    for person in source.key_persons:
+        copy = KeyPerson(enterprise_id=ent, role=person.role, name=person.name,
+                         id_number=person.id_number, title=person.title,
+                         specialty=person.specialty, years=person.years, mobile=person.mobile)
+        copy.records = [KeyPersonRecord(
+            enterprise_id=ent, kind=r.kind, start_on=r.start_on, end_on=r.end_on,
+            organisation=r.organisation, detail=r.detail, certifier=r.certifier,
+            certifier_mobile=r.certifier_mobile) for r in person.records]
+        request.key_persons.append(copy)
+    for row in source.projects:
+        request.projects.append(ProjectRecord(
+            enterprise_id=ent, name=row.name, category=row.category, voltage_kv=row.voltage_kv,
+            client=row.client, amount=row.amount, started_on=row.started_on,
+            completed_on=row.completed_on))
+    return True
+
+
+def abandon_request(request: LicenceRequest) -> None:
+    """申请废弃: a draft is dropped (kept as "abandoned" in the list); the staff it proposed
+    are released."""
+    from app.models.licence import ABANDONED
+
+    request.state = ABANDONED
+    db.session.execute(delete(PowerStaff).where(PowerStaff.request_id == request.id,
+                                                PowerStaff.status == PROPOSED)
+                       .execution_options(synchronize_session=False))
+
+
 def reopen_request(request: LicenceRequest) -> None:
     """Withdrawn before acceptance: back to a draft the enterprise may edit and submit."""
     request.state = DRAFT

@@ -127,8 +127,6 @@ TEXT_LIMITS = {"name": 200, "address": 255, "brand_model": 100, "vehicle_type": 
 PRICE_LIMIT = Decimal("100000000")  # 1亿 CNY: anything above is a typing error
 EARLIEST_DATE = datetime.date(1990, 1, 1)
 REGISTRATION_NO_RE = re.compile(r"^\d{12}$")
-# Mainland mobile numbers (the rule of app.views.rental_forms.CN_MOBILE).
-MOBILE_RE = re.compile(r"^1[3-9]\d{9}$")
 _CENT = Decimal("0.01")
 
 
@@ -281,13 +279,14 @@ def _clean_party(prefix: str, data: Mapping, out: dict, errors: dict, words, tod
     elif len(address) > TEXT_LIMITS["address"]:
         errors[f"{prefix}_address"] = _too_long(TEXT_LIMITS["address"])
     out[f"{prefix}_address"] = address
-    mobile = cn_codes.compact(_code_text(data.get(f"{prefix}_mobile"))).removeprefix("+86")
-    if not mobile:
+    raw = cn_codes.compact(_code_text(data.get(f"{prefix}_mobile")))
+    mobile = cn_codes.mobile(raw)
+    if not raw:
         errors[f"{prefix}_mobile"] = gettext("Required.")
-    elif not MOBILE_RE.match(mobile):
+    elif mobile is None:
         errors[f"{prefix}_mobile"] = gettext(
             "Not a valid mobile number (11 digits starting with 13-19).")
-    out[f"{prefix}_mobile"] = mobile
+    out[f"{prefix}_mobile"] = mobile or raw
 
 
 def _too_long(limit: int) -> str:

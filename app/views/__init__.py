@@ -214,3 +214,31 @@ def register_views(appbuilder) -> None:
                         label=_l("Report window extensions"), icon="fa-clock",
                         category=s.MENU_CAT_USEDCAR)
     appbuilder.add_api(UsedCarReportApi)
+
+    # Power-facility licensing (seed 002): the module home, licence matters (P3-P11), the
+    # licences and their certificates (P16), the authority's conditions and credit register.
+    from app.services.licences import register_documents as register_licence_documents
+    from app.views.licence import (
+        CreditRecordView,
+        LicenceApi,
+        LicenceConditionView,
+        LicenceRequestView,
+        LicenceView,
+        PowerHomeView,
+    )
+
+    register_licence_documents()
+    appbuilder.add_view(PowerHomeView, s.MENU_POWER_HOME, label=_l("Licensing home"),
+                        icon="fa-bolt", category=s.MENU_CAT_POWER,
+                        category_label=_l("Power licensing"), category_icon="fa-bolt")
+    appbuilder.add_view(LicenceRequestView, s.MENU_LICENCE_REQUESTS,
+                        label=_l("Licence applications"), icon="fa-file-text-o",
+                        category=s.MENU_CAT_POWER)
+    appbuilder.add_view(LicenceView, s.MENU_LICENCES, label=_l("Licences"),
+                        icon="fa-certificate", category=s.MENU_CAT_POWER)
+    appbuilder.add_view(LicenceConditionView, s.MENU_POWER_CONDITIONS,
+                        label=_l("Licence conditions"), icon="fa-list-ol",
+                        category=s.MENU_CAT_POWER)
+    appbuilder.add_view(CreditRecordView, s.MENU_POWER_CREDIT, label=_l("Credit register"),
+                        icon="fa-shield", category=s.MENU_CAT_POWER)
+    appbuilder.add_api(LicenceApi)

@@ -44,12 +44,12 @@ from wtforms.validators import (
 
 from app.extensions import db
 from app.models.org import Region
+from app.services import cn_codes  # noqa: E402  (sorted below by ruff)
 
 MAX_PREMISES = 50
 MAX_FILES = 10
 
 # Mainland mobile numbers: 11 digits, 1 then 3-9 (no landlines, no country prefix).
-CN_MOBILE = re.compile(r"^1[3-9]\d{9}$")
 # Landline or mobile of a business premises: digits with an optional area code and extension.
 PHONE = re.compile(r"^[0-9][0-9\- ]{4,18}[0-9]$")
 USCC_SHAPE = re.compile(r"^[0-9A-Z]{18}$")
@@ -86,10 +86,8 @@ def _upper_compact(value):
 
 # ----- validators ------------------------------------------------------------------------
 def validate_cn_mobile(form, field):
-    value = re.sub(r"[\s-]", "", field.data or "")
-    if value.startswith("+86"):
-        value = value[3:]
-    if not CN_MOBILE.match(value):
+    value = cn_codes.mobile(field.data)
+    if value is None:
         raise ValidationError(gettext("Enter an 11-digit mainland mobile number, e.g. "
                                       "13800138000."))
     field.data = value
