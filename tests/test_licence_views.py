@@ -229,3 +229,178 @@ def test_certificate_pdf_and_foreign_refusal(app, p_licence):
     assert resp.status_code == 200 and resp.data.startswith(b"%PDF")
     assert logged_in(app, "ent.q").get(f"/power/licences/certificate/{pk}").status_code == 404
     assert logged_in(app, "ent.q").get(f"/power/licences/show/{pk}").status_code == 404
+
+
+# ----- tabs and rows -------------------------------------------------------------------------
+def _draft_id(app, uscc=P_USCC, matter="item_change"):
+    with app.app_context():
+        from app.extensions import db
+
+        return _draft(db.session, uscc, matter).id
+
+
+def test_every_tab_renders_for_owner_and_regulator(app, as_user):
+    pk = _draft_id(app)
+    for who in ("ent.p", "reg.power", "auditor"):
+        c = as_user(who)
+        for tab in ("start", "basic", "technical", "safety", "staff", "electricians",
+                    "projects", "materials", "check"):
+            resp = c.get(f"/power/requests/{pk}/tab/{tab}")
+            assert resp.status_code == 200, (who, tab)
+            html = resp.get_data(as_text=True)
+            if who != "ent.p":
+                assert 'id="tab-save"' not in html and "-add-form" not in html
+    assert as_user("ent.p").get(f"/power/requests/{pk}/tab/changes").status_code == 404
+
+
+def test_safety_lead_with_history_rows_add_edit_delete(app, db_session):
+    from app.models.licence import KeyPerson, KeyPersonRecord
+
+    pk = _draft_id(app)
+    c = logged_in(app, "ent.p")
+    # History before the lead exists is refused with a message.
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/add", data={
+        "start_on": "2015-01-01", "organisation": "x", "detail": "y", "certifier": "z",
+        "certifier_mobile": "13800138000"})
+    assert resp.status_code == 302
+    assert not db_session.query(KeyPerson).filter_by(request_id=pk, role="safety").count()
+    resp = c.post(f"/power/requests/{pk}/tab/safety", data={
+        "name": "梁嘉怡", "id_number": _valid_id(11), "title": "intermediate",
+        "specialty": "安全工程", "years": "8", "mobile": "13926001111"})
+    assert resp.status_code == 302
+    person = db_session.query(KeyPerson).filter_by(request_id=pk, role="safety").one()
+    # A certifier's landline is refused (phonenumbers: not a mobile).
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/add", data={
+        "start_on": "2015-01-01", "organisation": "广州供电局", "detail": "安全员",
+        "certifier": "何工", "certifier_mobile": "02038881234"})
+    assert resp.status_code == 200 and "has-error" in resp.get_data(as_text=True)
+    assert not db_session.query(KeyPersonRecord).filter_by(person_id=person.id).count()
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/add", data={
+        "start_on": "2015-01-01", "end_on": "2019-12-31", "organisation": "广州供电局",
+        "detail": "安全员", "certifier": "何工", "certifier_mobile": "+86 139-2600-2222"})
+    assert resp.status_code == 302
+    row = db_session.query(KeyPersonRecord).filter_by(person_id=person.id).one()
+    assert row.certifier_mobile == "13926002222"
+    row_id = row.id
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/{row_id}", data={
+        "start_on": "2015-01-01", "end_on": "2014-12-31", "organisation": "广州供电局",
+        "detail": "安全员", "certifier": "何工", "certifier_mobile": "13926002222"})
+    assert resp.status_code == 200  # end before start
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/{row_id}", data={
+        "start_on": "2015-01-01", "end_on": "2020-06-30", "organisation": "广州供电局",
+        "detail": "安全主管", "certifier": "何工", "certifier_mobile": "13926002222"})
+    assert resp.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(KeyPersonRecord, row_id).detail == "安全主管"
+    # A training row id under the work kind is 404 (kinds do not mix).
+    resp = c.post(f"/power/requests/{pk}/rows/technical-work/{row_id}/delete")
+    assert resp.status_code == 404
+    resp = c.post(f"/power/requests/{pk}/rows/safety-work/{row_id}/delete")
+    assert resp.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(KeyPersonRecord, row_id) is None
+
+
+def test_equity_shares_must_add_up(app, db_session):
+    from app.services import licence_check
+
+    pk = _draft_id(app)
+    c = logged_in(app, "ent.p")
+    resp = c.post(f"/power/requests/{pk}/rows/equity/add", data={
+        "name": "<script>alert(1)</script>", "kind": "natural", "amount": "10",
+        "share": "5"})
+    assert resp.status_code == 302
+    html = c.get(f"/power/requests/{pk}/tab/basic").get_data(as_text=True)
+    assert "<script>alert(1)</script>" not in html and "&lt;script&gt;" in html
+    html = c.get(f"/power/requests/{pk}/tab/check").get_data(as_text=True)
+    assert 'data-section="basic"' in html and "105" in html
+    resp = c.post(f"/power/requests/{pk}/rows/equity/add", data={
+        "name": "x", "kind": "natural", "amount": "10", "share": "150"})
+    assert resp.status_code == 200
+    _ = licence_check
+
+
+def test_project_rows_are_summed_by_voltage_and_counted_by_the_condition(app, db_session):
+    pk = _draft_id(app)
+    c = logged_in(app, "ent.p")
+    today = datetime.date.today()
+    resp = c.post(f"/power/requests/{pk}/rows/project/add", data={
+        "name": "未来工程", "category": "install", "voltage_kv": "110", "client": "甲",
+        "completed_on": (today + datetime.timedelta(days=3)).isoformat()})
+    assert resp.status_code == 200  # completion in the future
+    resp = c.post(f"/power/requests/{pk}/rows/project/add", data={
+        "name": "南沙220kV变电站", "category": "install", "voltage_kv": "220",
+        "client": "南方电网", "amount": "3200",
+        "started_on": (today - datetime.timedelta(days=300)).isoformat(),
+        "completed_on": (today - datetime.timedelta(days=30)).isoformat()})
+    assert resp.status_code == 302
+    html = c.get(f"/power/requests/{pk}/tab/projects").get_data(as_text=True)
+    assert "220 kV × 1" in html and "110 kV × 1" in html and "35 kV × 2" in html
+    resp = c.post(f"/power/requests/{pk}/rows/project/add", data={
+        "name": "x", "category": "install", "voltage_kv": "999", "client": "y",
+        "completed_on": today.isoformat()})
+    assert resp.status_code == 200  # a voltage outside the list
+
+
+def test_materials_upload_by_content_and_disguised_file_refused(app, db_session):
+    from app.models.licence import RequestMaterial
+
+    pk = _draft_id(app)
+    c = logged_in(app, "ent.p")
+    resp = c.post(f"/power/requests/{pk}/tab/materials", data={
+        "safety_rules": (io.BytesIO(b"MZ\x90\x00 not a pdf"), "rules.pdf")},
+        content_type="multipart/form-data")
+    assert resp.status_code == 302
+    assert not db_session.query(RequestMaterial).filter_by(request_id=pk).count()
+    resp = c.post(f"/power/requests/{pk}/tab/materials", data={
+        "safety_rules": _pdf("安全管理制度.pdf"), "not_a_slot": _pdf()},
+        content_type="multipart/form-data")
+    assert resp.status_code == 302
+    slots = [m.slot for m in db_session.query(RequestMaterial).filter_by(request_id=pk)]
+    assert slots == ["safety_rules"]
+
+
+def test_registration_change_tab_keeps_before_values_and_validates_the_id(app, db_session):
+    c = logged_in(app, "ent.p")
+    resp = c.post("/power/requests/new/registration_change", data={
+        "route": "normal", "submitter_kind": "delegate", "submitter_name": "邓慧敏",
+        "submitter_id_number": _valid_id(3)})
+    assert resp.status_code == 302
+    req = _draft(db_session, P_USCC, "registration_change")
+    pk = req.id
+    html = c.get(f"/power/requests/{pk}/tab/changes").get_data(as_text=True)
+    assert "冯建民" in html and 'id="changes-table"' in html
+    resp = c.post(f"/power/requests/{pk}/tab/changes", data={
+        "name": "广东粤电建设工程有限公司", "legal_representative": "吴振国",
+        "legal_representative_id": _bad_id(), "address": "广州市天河区天河北路233号"})
+    assert resp.status_code == 200
+    resp = c.post(f"/power/requests/{pk}/tab/changes", data={
+        "name": "广东粤电建设工程有限公司", "legal_representative": "吴振国",
+        "legal_representative_id": _valid_id(4),
+        "address": "广州市天河区天河北路233号中信广场30楼"})
+    assert resp.status_code == 302
+    db_session.expire_all()
+    from app.models.licence import LicenceRequest
+
+    details = db_session.get(LicenceRequest, pk).details
+    assert details["changes"] == {"legal_representative": "吴振国"}
+    assert details["before"]["legal_representative"] == "冯建民"
+    # Nothing is applied before approval.
+    assert _ent(db_session, P_USCC).legal_representative == "冯建民"
+    html = c.get(f"/power/requests/{pk}/tab/check").get_data(as_text=True)
+    # A delegate needs the power of attorney and the delegate's ID card.
+    assert "data-section=\"materials\"" in html
+
+
+def test_abandon_a_draft(app, db_session):
+    from app.models.licence import LicenceRequest
+
+    pk = _draft_id(app)
+    c = logged_in(app, "ent.q")
+    assert c.post(f"/power/requests/{pk}/abandon").status_code == 404
+    c = logged_in(app, "ent.p")
+    assert c.post(f"/power/requests/{pk}/abandon").status_code == 302
+    db_session.expire_all()
+    assert db_session.get(LicenceRequest, pk).state == "abandoned"
+    # A fresh draft of the same matter can start again.
+    assert c.get("/power/requests/new/item_change").status_code == 200

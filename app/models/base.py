@@ -253,7 +253,7 @@ def _enterprise_criteria(model, ids):
 def _id_list(ids):
     """One expanding parameter for a list of ids: `in_(list)` would coerce every element into
     its own bound value, thousands of objects for a large jurisdiction on every query."""
-    return bindparam(None, list(ids), type_=Integer, expanding=True)
+    return bindparam(None, ids, type_=Integer, expanding=True)
 
 
 def _application_criteria(authority_id: int):

@@ -154,7 +154,8 @@ class Licence(TenantMixin, Model):
     matter = Column(String(24), nullable=False, default=NEW)
     case_id = Column(Integer, ForeignKey("application.id", ondelete="SET NULL"))
     superseded_on = Column(DateTime)
-    enterprise = relationship("Enterprise", lazy="joined")
+    # Not joined: lists show the holder as printed on the version.
+    enterprise = relationship("Enterprise", lazy="select")
 
     @property
     def categories_text(self) -> str:
@@ -186,7 +187,7 @@ class LicenceRequest(TenantMixin, Model):
     licence_id = Column(Integer, ForeignKey("power_licence.id", ondelete="RESTRICT"))
     licence = relationship("Licence", lazy="joined")
     case_id = Column(Integer, ForeignKey("application.id", ondelete="SET NULL"), unique=True)
-    case = relationship("Application", lazy="joined")
+    case = relationship("Application", lazy="select")
     categories = Column(JSON, nullable=False, default=dict)
     nature = Column(String(12), nullable=False, default="new")
     submitter_kind = Column(String(12), nullable=False, default="legal")
@@ -201,13 +202,13 @@ class LicenceRequest(TenantMixin, Model):
     submitted_on = Column(DateTime)
     materials = relationship("RequestMaterial", lazy="selectin", cascade="all, delete-orphan",
                              order_by="RequestMaterial.id")
-    equity = relationship("EquityHolder", lazy="selectin", cascade="all, delete-orphan",
+    equity = relationship("EquityHolder", lazy="select", cascade="all, delete-orphan",
                           order_by="EquityHolder.id")
     key_persons = relationship("KeyPerson", lazy="selectin", cascade="all, delete-orphan",
                                order_by="KeyPerson.id")
     projects = relationship("ProjectRecord", lazy="select", cascade="all, delete-orphan",
                             order_by="ProjectRecord.id")
-    enterprise = relationship("Enterprise", lazy="joined")
+    enterprise = relationship("Enterprise", lazy="select")
 
     @property
     def matter_label(self) -> str:

@@ -167,9 +167,11 @@ def conditions_for(categories: dict) -> dict:
               if c in CATEGORIES and level]
     if not wanted:
         return {}
-    rows = db.session.execute(select(LicenceCondition).where(or_(*[
-        and_(LicenceCondition.category == c, LicenceCondition.level == level)
-        for c, level in wanted]))).scalars()
+    rows = db.session.execute(select(
+        LicenceCondition.category, LicenceCondition.item, LicenceCondition.minimum,
+        LicenceCondition.waived_in_ftz).where(or_(*[
+            and_(LicenceCondition.category == c, LicenceCondition.level == level)
+            for c, level in wanted]))).all()
     return {(r.category, r.item): r for r in rows}
 
 
@@ -242,13 +244,13 @@ def projects_by_voltage(request: LicenceRequest) -> list[tuple[int, int]]:
         .group_by(ProjectRecord.voltage_kv).order_by(ProjectRecord.voltage_kv.desc()))]
 
 
-def _qualifying_projects(request, category, years, kv, today) -> int:
-    since = _years_before(today, years)
-    return db.session.execute(
-        select(func.count(ProjectRecord.id)).where(
-            ProjectRecord.request_id == request.id, ProjectRecord.category == category,
-            ProjectRecord.voltage_kv >= kv, ProjectRecord.completed_on >= since,
-            ProjectRecord.completed_on <= today)).scalar_one()
+def _project_counts(request, since, today) -> list[tuple[str, int, int]]:
+    """[(category, kV, count)] of the request's projects completed since `since`."""
+    return [(c, int(kv), int(n)) for c, kv, n in db.session.execute(
+        select(ProjectRecord.category, ProjectRecord.voltage_kv, func.count(ProjectRecord.id))
+        .where(ProjectRecord.request_id == request.id, ProjectRecord.completed_on >= since,
+               ProjectRecord.completed_on <= today)
+        .group_by(ProjectRecord.category, ProjectRecord.voltage_kv))]
 
 
 def _years_before(day: datetime.date, years: int) -> datetime.date:
@@ -350,20 +352,31 @@ def _check_full(request, today, add) -> None:
             add(Finding("technical", gettext(
                 "%(level)s needs a technical lead with %(title)s at least.",
                 level=level_text(category), title=RANK_LABELS.get(need, need))))
+    wanted = []
     for category in request.categories or {}:
         need = conditions.get((category, "projects"))
         if need is None or not need.minimum:
             continue
         years = conditions.get((category, "project_years"))
         kv = conditions.get((category, "project_kv"))
-        years = years.minimum if years else 3
-        kv = kv.minimum if kv else 0
-        have = _qualifying_projects(request, category, years, kv, today)
-        if have < need.minimum:
-            add(Finding("projects", gettext(
-                "%(level)s needs %(need)s completed projects of %(kv)s kV or more in the last "
-                "%(years)s years; there are %(have)s.", level=level_text(category),
-                need=need.minimum, kv=kv, years=years, have=have)))
+        wanted.append((category, need.minimum, years.minimum if years else 3,
+                       kv.minimum if kv else 0))
+    if wanted:
+        # One query for every category: counts by category and voltage since the longest
+        # window, then each category's own window is applied on the (few) projects left.
+        counts = _project_counts(request, _years_before(today, max(w[2] for w in wanted)),
+                                 today)
+        by_window = {}
+        for category, need, years, kv in wanted:
+            if years not in by_window:
+                by_window[years] = _project_counts(request, _years_before(today, years), today) \
+                    if years != max(w[2] for w in wanted) else counts
+            have = sum(n for c, v, n in by_window[years] if c == category and v >= kv)
+            if have < need:
+                add(Finding("projects", gettext(
+                    "%(level)s needs %(need)s completed projects of %(kv)s kV or more in the "
+                    "last %(years)s years; there are %(have)s.", level=level_text(category),
+                    need=need, kv=kv, years=years, have=have)))
 
 
 def _check_materials(request, add) -> None:

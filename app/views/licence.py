@@ -373,7 +373,10 @@ class LicenceRequestView(AppModelView):
                 deadline_bounds=(low, high), labels=licence_check.MATERIAL_LABELS)
         elif tab == "check":
             found = findings if findings is not None else licence_check.findings(req)
-            context.update(findings=found, section_tab=SECTION_TAB,
+            grouped = [(section, [f for f in found if f.section == section])
+                       for section in licence_check.SECTIONS]
+            context.update(findings=found, grouped=[g for g in grouped if g[1]],
+                           section_tab=SECTION_TAB,
                            sections=licence_check.SECTIONS,
                            totals=licence_check.staff_totals(req)
                            if req.matter in FULL_MATTERS else None)

@@ -406,7 +406,7 @@ def release_personnel(case, actor, ctx):
 
 PERSONNEL_LABELS = {"action": _l("Change"), "staff_type": _l("Staff type"),
                     "name": _l("Name"), "id_number": _l("ID number"),
-                    "title": _l("Title"), "certificate": _l("Certificate")}
+                    "title": _l("Professional title"), "certificate": _l("Certificate")}
 PERSONNEL_ACTIONS = {"join": _l("Joins"), "leave": _l("Leaves")}
 
 register(Workflow(
