@@ -44,7 +44,7 @@ from app.models.licence import (
 )
 from app.models.staff import ACTIVE, ELECTRICIAN, LEAVING, LEFT, PROPOSED, STAFF_TYPES, PowerStaff
 from app.models.workflow import Application
-from app.services import audit, licence_check, licences, notify
+from app.services import audit, jobs, licence_check, licences, notify
 from app.workflows import engine
 from app.workflows.calendar import WorkingDays
 from app.workflows.engine import (
@@ -457,3 +457,7 @@ __all__ = ["ELECTRICIAN", "KIND_BY_MATTER", "LICENCE_KINDS", "LICENCE_MATTERS",
            "LicenceRequestError", "PERSONNEL", "case_payload", "propose_join",
            "propose_leave", "record_tolerance_defaults", "submit_request",
            "supply_materials", "tolerance_deadline_bounds"]
+
+
+# Daily, after midnight: 容缺 deadlines that passed yesterday are recorded (idempotent).
+jobs.periodic(jobs.crontab(hour="0", minute="20"))(record_tolerance_defaults)
