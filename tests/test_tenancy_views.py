@@ -276,3 +276,37 @@ def test_regulator_gets_404_outside_jurisdiction(as_user, db_session):
     c = as_user("reg.usedcar")
     assert c.get(f"/enterprises/show/{k['ent_a']}").status_code == 404
     assert c.get(f"/enterprises/show/{k['ent_c']}").status_code == 200
+
+
+@pytest.fixture(params=["id list", "exists"])
+def jurisdiction_form(request, monkeypatch):
+    """Both SQL forms of an authority's jurisdiction: the id list of a small one and the
+    correlated EXISTS of a large one (app.models.base.JURISDICTION_LIST_MAX)."""
+    from app.models import base
+
+    if request.param == "exists":
+        monkeypatch.setattr(base, "JURISDICTION_LIST_MAX", 0)
+    return request.param
+
+
+def test_jurisdiction_in_both_sql_forms(as_user, db_session, jurisdiction_form):
+    from app.models.licence import Licence
+
+    k = ids(db_session)
+    r = as_user("reg.rental").get("/enterprises/list/")
+    assert "穗通" in r.text and "鹏程" in r.text and "羊城" not in r.text and "粤电" not in r.text
+    c = as_user("reg.usedcar")
+    assert c.get(f"/enterprises/show/{k['ent_a']}").status_code == 404
+    assert c.get(f"/enterprises/show/{k['ent_c']}").status_code == 200
+    licence = db_session.query(Licence).first().id
+    assert c.get(f"/power/licences/show/{licence}").status_code in (403, 404)
+    power = as_user("reg.power")
+    assert power.get(f"/power/licences/show/{licence}").status_code == 200
+    html = power.get("/power/licences/list/").get_data(as_text=True)
+    assert "CXS" in html
+    assert power.get(f"/enterprises/show/{k['ent_a']}").status_code == 404
+    # Cases: the power regulator's queue holds power cases only, and it may act on them.
+    html = power.get("/review/list/").get_data(as_text=True)
+    assert "SQ" in html and "租赁备案" not in html
+    auditor = as_user("auditor")
+    assert auditor.get(f"/power/licences/show/{licence}").status_code == 200

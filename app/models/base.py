@@ -234,19 +234,125 @@ def jurisdiction_id_list(authority_id: int, sector: str | None = None) -> list[i
     """The jurisdiction's enterprise ids as a list, fetched once per request. Scoping by a
     literal id list instead of the subquery lets the query planner see how large the
     jurisdiction is: with `IN (SELECT ...)` SQLite walks the enterprise_id index and sorts a
-    million rows for a 25-row page (bench/rental.py); with the list it scans in id order."""
-    return _request_cached(("ids", authority_id, sector), lambda: list(_session().execute(
-        jurisdiction_enterprise_ids(authority_id, sector),
-        execution_options={"skip_tenant_scope": True}).scalars()))
+    million rows for a 25-row page (bench/rental.py); with the list it scans in id order.
+    A sector the authority does not supervise is empty without a query, and an authority of
+    one sector has one list (the whole jurisdiction is that sector's): a provincial
+    jurisdiction of 20,000 enterprises is fetched once, not twice (bench/licence.py)."""
+    def load():
+        sectors = authority_sectors(authority_id)
+        if sector is not None and sector not in sectors:
+            return []
+        if sector is None and len(sectors) == 1:
+            return jurisdiction_id_list(authority_id, sectors[0])
+        return _session().execute(
+            jurisdiction_enterprise_ids(authority_id, sector),
+            execution_options={"skip_tenant_scope": True}).scalars().all()
+
+    return _request_cached(("ids", authority_id, sector), load)
 
 
-def _enterprise_criteria(model, ids):
-    """`model` rows of these enterprises only. A plain expression, not a lambda: one lambda
-    used for several models in the same
-    statement binds its closure variable under one parameter name, so the last model's id
-    list would silently apply to all of them (a used-car regulator saw no used-car rows
-    because the rental list, empty for it, came last)."""
-    return with_loader_criteria(model, model.enterprise_id.in_(_id_list(ids)),
+# Jurisdictions up to this many enterprises are scoped by their id list (the planner scans
+# the table in id order and the list is cheap); larger ones by a correlated EXISTS on
+# enterprise_sector + enterprise (a provincial jurisdiction of 20,000 enterprises: no 20,000
+# bound parameters per statement, a 25-row page in under a millisecond; bench/licence.py).
+JURISDICTION_LIST_MAX = 2000
+
+
+_SIZE_CACHE: dict = {}
+_SIZE_TTL = 300.0  # seconds
+
+
+def jurisdiction_size(authority_id: int, sector: str | None = None) -> int:
+    """Roughly how many enterprises the jurisdiction holds. It only chooses between two
+    equally correct SQL forms, so it is cached per process for a few minutes (a count over
+    a provincial jurisdiction costs more than the page it decides)."""
+    import time
+
+    from sqlalchemy import func
+
+    key = (authority_id, sector)
+    hit = _SIZE_CACHE.get(key)
+    now = time.monotonic()
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    sectors = authority_sectors(authority_id)
+    if sector is not None and sector not in sectors:
+        size = 0
+    elif sector is None and len(sectors) == 1:
+        size = jurisdiction_size(authority_id, sectors[0])
+    else:
+        inner = jurisdiction_enterprise_ids(authority_id, sector).subquery()
+        size = _session().execute(select(func.count()).select_from(inner),
+                                  execution_options={"skip_tenant_scope": True}).scalar_one()
+    _SIZE_CACHE[key] = (size, now + _SIZE_TTL)
+    return size
+
+
+def _authority_shape(authority_id: int, sector: str | None):
+    """(region prefix, sector ids) of an authority's jurisdiction, for the EXISTS form."""
+    from app.models.org import Authority, Sector, authority_sector
+
+    def load():
+        auth = Authority.__table__
+        sec = Sector.__table__
+        prefix = _session().execute(select(auth.c.region_prefix).where(
+            auth.c.id == authority_id), execution_options={"skip_tenant_scope": True}
+        ).scalar_one()
+        query = (select(sec.c.id).join(authority_sector,
+                                       authority_sector.c.sector_id == sec.c.id)
+                 .where(authority_sector.c.authority_id == authority_id))
+        if sector is not None:
+            query = query.where(sec.c.code == sector)
+        ids = _session().execute(query, execution_options={"skip_tenant_scope": True}
+                                 ).scalars().all()
+        return prefix or "", list(ids)
+
+    return _request_cached(("shape", authority_id, sector), load)
+
+
+@functools.cache
+def _jurisdiction_aliases():
+    """enterprise_sector and enterprise as aliases: never auto-correlated with the same
+    tables of the outer query."""
+    from app.models.org import Enterprise, enterprise_sector
+
+    return enterprise_sector.alias("jur_es"), Enterprise.__table__.alias("jur_ent")
+
+
+def jurisdiction_filter(column, authority_id: int, sector: str | None = None):
+    """SQL criterion: the enterprise id `column` lies in the authority's jurisdiction (in
+    `sector`, or in any sector it supervises)."""
+    if jurisdiction_size(authority_id, sector) <= JURISDICTION_LIST_MAX:
+        return column.in_(_id_list(jurisdiction_id_list(authority_id, sector)))
+    from sqlalchemy import exists
+
+    prefix, sector_ids = _authority_shape(authority_id, sector)
+    es, ent = _jurisdiction_aliases()
+    return exists().where(es.c.enterprise_id == column, es.c.sector_id.in_(sector_ids),
+                          ent.c.id == column, ent.c.region_code.startswith(prefix))
+
+
+def in_jurisdiction(enterprise_id: int | None, authority_id: int,
+                    sector: str | None = None) -> bool:
+    """One enterprise inside the jurisdiction? (a case's reach, a report's authority)"""
+    if enterprise_id is None:
+        return False
+    if jurisdiction_size(authority_id, sector) <= JURISDICTION_LIST_MAX:
+        return enterprise_id in jurisdiction_id_list(authority_id, sector)
+    query = jurisdiction_enterprise_ids(authority_id, sector)
+    query = query.where(query.selected_columns[0] == enterprise_id)
+    return _session().execute(query.limit(1), execution_options={
+        "skip_tenant_scope": True}).first() is not None
+
+
+def _enterprise_criteria(model, authority_id: int, sector: str | None):
+    """`model` rows of the jurisdiction's enterprises only. A plain expression, not a lambda:
+    one lambda used for several models in the same statement binds its closure variable
+    under one parameter name, so the last model's id list would silently apply to all of
+    them (a used-car regulator saw no used-car rows because the rental list, empty for it,
+    came last)."""
+    return with_loader_criteria(model, jurisdiction_filter(model.enterprise_id, authority_id,
+                                                           sector),
                                 include_aliases=True, propagate_to_loaders=False)
 
 
@@ -266,13 +372,13 @@ def _application_criteria(authority_id: int):
     from app.workflows.engine import kinds_by_sector
 
     kinds = kinds_by_sector()
-    parts = [and_(Application.kind.in_(kinds[sector]), Application.enterprise_id.in_(
-                      _id_list(jurisdiction_id_list(authority_id, sector))))
+    parts = [and_(Application.kind.in_(kinds[sector]),
+                  jurisdiction_filter(Application.enterprise_id, authority_id, sector))
              for sector in authority_sectors(authority_id) if kinds.get(sector)]
     # Kinds of no particular sector: the jurisdiction at large.
     every_sector_kind = [kind for sector_kinds in kinds.values() for kind in sector_kinds]
     parts.append(and_(Application.kind.notin_(every_sector_kind),
-                      Application.enterprise_id.in_(_id_list(jurisdiction_id_list(authority_id)))))
+                      jurisdiction_filter(Application.enterprise_id, authority_id)))
     where = or_(*parts)
     return with_loader_criteria(Application, where, include_aliases=True,
                                 propagate_to_loaders=False)
@@ -300,20 +406,21 @@ def _tenant_criteria(scope: TenantScope):
         ]
     elif scope.kind == AUTHORITY:
         aid = scope.authority_id
-        jids = jurisdiction_id_list(aid)
         sectoral = sector_models()
         options += [
             # Each tenant table once: a sector table by its sector's jurisdiction (a subset),
             # the others by the whole one (two IN lists of thousands of ids cost a query
             # twice the parameters).
-            *(_enterprise_criteria(model, jids) for model in tenant_models()
+            *(_enterprise_criteria(model, aid, None) for model in tenant_models()
               if model not in sectoral),
-            _criteria(Enterprise, lambda cls: cls.id.in_(jids)),
+            with_loader_criteria(Enterprise, jurisdiction_filter(Enterprise.id, aid),
+                                 include_aliases=True, propagate_to_loaders=False),
             _criteria(User, lambda cls: cls.authority_id == aid),
             _criteria(Authority, lambda cls: cls.id == aid),
-            _criteria(AuditEvent, lambda cls: cls.enterprise_id.in_(jids)),
+            with_loader_criteria(AuditEvent, jurisdiction_filter(AuditEvent.enterprise_id, aid),
+                                 include_aliases=True, propagate_to_loaders=False),
             _application_criteria(aid),
-            *(_enterprise_criteria(model, jurisdiction_id_list(aid, model.regulated_sector))
+            *(_enterprise_criteria(model, aid, model.regulated_sector)
               for model in sector_models()),
         ]
     elif scope.kind == INDIVIDUAL:
@@ -350,11 +457,14 @@ def _apply_tenant_scope(state):
 
 
 __all__ = [
+    "JURISDICTION_LIST_MAX",
     "Model",
     "OwnerMixin",
     "TenantMixin",
     "TenantScope",
     "current_scope",
+    "in_jurisdiction",
+    "jurisdiction_filter",
     "set_scope",
     "unscoped",
 ]

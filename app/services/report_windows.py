@@ -31,7 +31,7 @@ from flask_babel import format_datetime, gettext
 
 from app.errors import ReportExtensionInvalidError
 from app.extensions import db
-from app.models.base import AUTHORITY, ENTERPRISE, current_scope, jurisdiction_id_list
+from app.models.base import AUTHORITY, ENTERPRISE, current_scope, in_jurisdiction
 from app.models.org import Enterprise
 from app.models.report import ReportExtension
 from app.services import audit
@@ -120,8 +120,8 @@ def _supervised_enterprise(kind: str, enterprise_id: int) -> Enterprise:
         if enterprise_id and 0 < enterprise_id < 2 ** 31 else None
     if enterprise is None:
         abort(404)
-    if scope is not None and scope.kind == AUTHORITY and enterprise.id not in \
-            jurisdiction_id_list(scope.authority_id, KIND_SECTORS[kind]):
+    if scope is not None and scope.kind == AUTHORITY and not in_jurisdiction(
+            enterprise.id, scope.authority_id, KIND_SECTORS[kind]):
         abort(404)
     return enterprise
 

@@ -31,7 +31,7 @@ from app.errors import (
     TransitionUnknownError,
 )
 from app.extensions import db
-from app.models.base import authority_sectors, jurisdiction_id_list
+from app.models.base import authority_sectors, in_jurisdiction
 from app.models.workflow import Application, TransitionLog
 from app.security import PV_APPLICATION
 from app.services import audit, notify, numbering
@@ -261,7 +261,7 @@ def _reach(case: Application, actor: Actor) -> frozenset:
         # enterprise gives no power over this case.
         sector = workflow_for(case.kind).sector
         if sector is None or sector in authority_sectors(user.authority_id):
-            if case.enterprise_id in jurisdiction_id_list(user.authority_id, sector):
+            if in_jurisdiction(case.enterprise_id, user.authority_id, sector):
                 roles.add(REGULATOR)
     return frozenset(roles)
 
