@@ -382,3 +382,31 @@ def test_tolerance_route_only_for_a_first_licence_on_new(db_session):
     assert "tolerance" not in offer.routes
     assert "tolerance" in credit.routes_for(p, "item_change").routes
     assert "ftz" not in credit.routes_for(p, "item_change").routes  # 天河 is no pilot area
+
+
+def test_staged_case_through_the_application_api(app, db_session):
+    from tests.conftest import api_token, bearer
+
+    case = _q_case(db_session)
+    pk, version = case.id, case.version
+    client = app.test_client()
+    q = api_token(client, "ent.q")
+    resp = client.post(f"/api/v1/application/{pk}/transition", headers=bearer(q),
+                       json={"name": "examine", "version": version})
+    assert resp.status_code == 403
+    other = api_token(client, "ent.p")
+    resp = client.post(f"/api/v1/application/{pk}/transition", headers=bearer(other),
+                       json={"name": "terminate", "opinion": "x"})
+    assert resp.status_code == 404
+    reg = api_token(client, "reg.power")
+    resp = client.post(f"/api/v1/application/{pk}/transition", headers=bearer(reg),
+                       json={"name": "examine", "version": version})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "deciding"
+    resp = client.post(f"/api/v1/application/{pk}/transition", headers=bearer(reg),
+                       json={"name": "approve", "version": version})
+    assert resp.status_code == 409  # stale version
+    resp = client.post(f"/api/v1/application/{pk}/transition", headers=bearer(reg),
+                       json={"name": "approve", "version": version + 1})
+    assert resp.status_code == 200 and resp.get_json()["state"] == "approved"
+    data = client.get("/api/v1/licence/", headers=bearer(q)).get_json()
+    assert data["count"] == 1 and data["result"][0]["version"] == 1

@@ -59,7 +59,15 @@ def foreign(app, as_user, db_session):
     extension = ReportExtension(enterprise_id=k["ent_b"], kind="usedcar_monthly",
                                 period_key="2026-01", until=datetime.datetime(2026, 2, 28),
                                 reason="鹏程延期")
-    db_session.add_all([filing, report, extension])
+    from app.models.licence import Licence, LicenceRequest
+
+    licence = Licence(enterprise_id=k["ent_b"], number="CXS202699999", version=1,
+                      categories={"install": 5}, holder_name="鹏程电力",
+                      issued_on=datetime.date(2026, 1, 5), expires_on=datetime.date(2032, 1, 4))
+    licence_request = LicenceRequest(enterprise_id=k["ent_b"], matter="new",
+                                     categories={"install": 5}, submitter_name="鹏程法人",
+                                     details={})
+    db_session.add_all([filing, report, extension, licence, licence_request])
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -86,6 +94,8 @@ def foreign(app, as_user, db_session):
         "UsedCarFiling": filing.id,
         "UsedCarReport": report.id,
         "UsedCarOversight": extension.id,
+        "Licence": licence.id,
+        "LicenceRequest": licence_request.id,
     }
 
 
@@ -154,7 +164,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
                     "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale",
-                    "UsedCarFiling", "UsedCarReport"}
+                    "UsedCarFiling", "UsedCarReport", "Licence", "LicenceRequest"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
