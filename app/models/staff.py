@@ -73,6 +73,7 @@ class PowerStaff(TenantMixin, Model):
     created_on = Column(DateTime, default=datetime.datetime.now, nullable=False)
     attachment_id = Column(Integer, ForeignKey("attachment.id", ondelete="RESTRICT"))
     attachment = relationship("Attachment", lazy="select")
+    enterprise = relationship("Enterprise", lazy="select")
 
     @property
     def staff_type_label(self) -> str:
