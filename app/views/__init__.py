@@ -214,3 +214,14 @@ def register_views(appbuilder) -> None:
                         label=_l("Report window extensions"), icon="fa-clock",
                         category=s.MENU_CAT_USEDCAR)
     appbuilder.add_api(UsedCarReportApi)
+
+    # Power-facility licensing (seed 002): the staff roster and personnel changes (P12).
+    from app.views.staff import ElectricianView, PersonnelView, PowerStaffApi, TechnicalStaffView
+
+    appbuilder.add_view(TechnicalStaffView, s.MENU_POWER_STAFF, label=_l("Staff roster"),
+                        icon="fa-users", category=s.MENU_CAT_POWER,
+                        category_label=_l("Power licensing"), category_icon="fa-bolt")
+    appbuilder.add_view_no_menu(ElectricianView)
+    appbuilder.add_view(PersonnelView, s.MENU_POWER_PERSONNEL, label=_l("Personnel changes"),
+                        icon="fa-user-edit", category=s.MENU_CAT_POWER)
+    appbuilder.add_api(PowerStaffApi)
