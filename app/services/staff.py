@@ -38,7 +38,8 @@ authority dropdown: provincial emergency-management departments, which issue the
 特种作业操作证（电工）, and the energy regulator's regional offices, which issued the former
 电工进网作业许可证), `default_issuer(region_code)`.
 
-Display: `mask_id("440106199001011234")` -> "440106********1234", `GENDERS`."""
+Display: `mask_id("440106199001011234")` -> "440106********1234", `mask_certificate`
+(T440106********1234: the operation certificate's number holds the ID number), `GENDERS`."""
 
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ from app.models.licence import DRAFT, SUBMITTED, TITLES, LicenceRequest
 from app.models.staff import (
     ELECTRICIAN,
     ELECTRICIAN_KINDS,
+    GENDERS,
     LEFT,
     ON_ROSTER,
     PROPOSED,
@@ -63,22 +65,21 @@ from app.models.staff import (
     STAFF_TYPES,
     TECHNICAL,
     PowerStaff,
+    gender_of,
 )
 from app.services import cn_codes
 
 UNIQUE_INDEX = "uq_power_staff_electrician_id"
 
-GENDERS = {"M": _l("Male"), "F": _l("Female")}
-
 FIELD_LABELS = {
     "staff_type": _l("Staff type"),
-    "name": _l("Name"),
+    "name": _l("Full name"),
     "id_number": _l("ID number"),
     "gender": _l("Gender"),
-    "title": _l("Title"),
+    "title": _l("Professional title"),
     "specialty": _l("Specialty"),
     "certificate_kind": _l("Certificate kind"),
-    "certificate_no": _l("Certificate number"),
+    "certificate_no": _l("Operation certificate number"),
     "certificate_issuer": _l("Issuing authority"),
     "attachment": _l("Certificate attachment"),
 }
@@ -148,11 +149,13 @@ def mask_id(number: str | None) -> str:
     return f"{number[:6]}{'*' * (len(number) - 10)}{number[-4:]}"
 
 
-def gender_of(id_number: str) -> str | None:
-    """The 17th digit of a resident ID number: odd male, even female."""
-    if len(id_number) == 18 and id_number[16].isdigit():
-        return "M" if int(id_number[16]) % 2 else "F"
-    return None
+def mask_certificate(number: str | None) -> str:
+    """A certificate number that holds an ID number (T440106199001011234) masked like it:
+    T440106********1234; short numbers are shown as they are."""
+    number = number or ""
+    if len(number) < 15:
+        return number
+    return f"{number[:-12]}{'*' * 8}{number[-4:]}"
 
 
 def default_issuer(region_code: str | None) -> str:
@@ -422,7 +425,7 @@ def kind_rows(totals) -> list[tuple[str, str, int]]:
     rows = [(key, str(label), int(by.get(key, 0))) for key, label in ELECTRICIAN_KINDS.items()]
     other = sum(n for key, n in by.items() if key not in ELECTRICIAN_KINDS)
     if other:
-        rows.append(("", gettext("Other"), int(other)))
+        rows.append(("", gettext("Other kinds"), int(other)))
     return rows
 
 
@@ -462,7 +465,7 @@ def draft_proposal_condition():
 __all__ = ["ALL_FIELDS", "FIELD_LABELS", "GENDERS", "ISSUERS", "KIND_CHOICES",
            "StaffConflictError", "StaffInvalidError", "StaffLockedError", "TITLE_CHOICES",
            "add_staff", "check_available", "clean_staff", "conflict_error", "current_staff",
-           "default_issuer", "draft_proposal_condition", "flush_guarded", "kind_rows",
-           "mask_id", "pending_joins", "remove_proposed", "request_editable", "request_rows",
-           "request_totals", "roster_condition", "roster_totals", "staff_values",
-           "title_rows", "update_staff"]
+           "default_issuer", "draft_proposal_condition", "flush_guarded", "gender_of",
+           "kind_rows", "mask_certificate", "mask_id", "pending_joins", "remove_proposed",
+           "request_editable", "request_rows", "request_totals", "roster_condition",
+           "roster_totals", "staff_values", "title_rows", "update_staff"]

@@ -69,7 +69,7 @@ STAFF_LABELS = {
     "joined_on": _l("Joined on"),
     "left_on": _l("Left on"),
     "enterprise_id": _l("Enterprise"),
-    "enterprise_name": _l("Enterprise"),
+    "enterprise.name": _l("Enterprise"),
     "created_on": _l("Entered on"),
 }
 STATUS_STYLES = {PROPOSED: "info", ACTIVE: "success", "leaving": "warning", LEFT: "default"}
@@ -84,6 +84,12 @@ def _own(enterprise_id) -> bool:
 def shown_id(staff) -> str:
     """The full ID number for the row's own enterprise, masked for everyone else."""
     return staff.id_number if _own(staff.enterprise_id) else service.mask_id(staff.id_number)
+
+
+def shown_certificate(staff) -> str:
+    """The operation certificate's number holds the ID number: the same rule."""
+    return staff.certificate_no or "" if _own(staff.enterprise_id) \
+        else service.mask_certificate(staff.certificate_no)
 
 
 # ----- list filters (the list's own arguments: the export and its job apply them too) -------
@@ -171,12 +177,15 @@ class _StaffListView(AppModelView):
     base_order = ("id", "desc")
     list_template = "power/staff/list.html"
     show_template = "power/staff/show.html"
-    formatters_columns = {"id_number": service.mask_id}
+    formatters_columns = {"id_number": service.mask_id,
+                          "certificate_no": service.mask_certificate}
     staff_type: str = TECHNICAL
 
     def export_value(self, item, column):
         if column == "id_number":
             return shown_id(item)
+        if column == "certificate_no":
+            return shown_certificate(item)
         return super().export_value(item, column)
 
     def render_template(self, template, **kwargs):
@@ -221,8 +230,9 @@ class _StaffListView(AppModelView):
                      and staff.request_id is None
                      and self.appbuilder.sm.has_access("can_apply", PV_POWER_STAFF))
         return self.render_template(
-            self.show_template, staff=staff, shown_id=shown_id(staff), cases=cases,
-            labels=STAFF_LABELS, genders=service.GENDERS, may_leave=may_leave,
+            self.show_template, staff=staff, shown_id=shown_id(staff),
+            shown_certificate=shown_certificate(staff), cases=cases,
+            labels=STAFF_LABELS, may_leave=may_leave,
             status_styles=STATUS_STYLES, states=engine.CASE_STATE_LABELS,
             title=self.show_title)
 
@@ -406,7 +416,7 @@ class PersonnelView(BaseView):
             flash(gettext("The form has expired; please try again."), "danger")
         return self.render_template(
             "power/staff/leave_confirm.html", title=_l("Confirm the leave"), staff=staff,
-            labels=STAFF_LABELS, genders=service.GENDERS, status_styles=STATUS_STYLES,
+            labels=STAFF_LABELS, status_styles=STATUS_STYLES,
             may_leave=staff.status == ACTIVE and staff.request_id is None,
             form=FlaskForm())
 
@@ -522,15 +532,19 @@ class PowerStaffApi(AppModelRestApi):
     def pre_get_list(self, data):
         for row in data.get("result") or ():
             row["id_number"] = service.mask_id(row.get("id_number"))
+            row["certificate_no"] = service.mask_certificate(row.get("certificate_no"))
 
     def pre_get(self, data):
         row = data.get("result") or {}
         if "id_number" in row and not _own(row.get("enterprise_id")):
             row["id_number"] = service.mask_id(row["id_number"])
+            row["certificate_no"] = service.mask_certificate(row.get("certificate_no"))
 
     def export_value(self, item, column):
         if column == "id_number":
             return shown_id(item)
+        if column == "certificate_no":
+            return shown_certificate(item)
         return super().export_value(item, column)
 
 

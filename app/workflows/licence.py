@@ -421,8 +421,8 @@ def release_personnel(case, actor, ctx):
 
 
 PERSONNEL_LABELS = {"action": _l("Change"), "staff_type": _l("Staff type"),
-                    "name": _l("Name"), "id_number": _l("ID number"),
-                    "title": _l("Title"), "specialty": _l("Specialty"),
+                    "name": _l("Full name"), "id_number": _l("ID number"),
+                    "title": _l("Professional title"), "specialty": _l("Specialty"),
                     "certificate": _l("Certificate"), "issuer": _l("Issuing authority")}
 PERSONNEL_ACTIONS = {"join": _l("Joins"), "leave": _l("Leaves")}
 
@@ -447,7 +447,9 @@ register(Workflow(
                     f"{STAFF_TYPES.get(p.get('staff_type'), '')} {p.get('name', '')}".strip(),
     fields=PERSONNEL_LABELS,
     choices={"action": PERSONNEL_ACTIONS, "staff_type": STAFF_TYPES,
-             "id_number": lambda v: f"{v[:6]}********{v[-4:]}" if v else ""},
+             "id_number": lambda v: f"{v[:6]}********{v[-4:]}" if v else "",
+             "certificate": lambda v: f"{v[:-12]}********{v[-4:]}" if len(v or "") > 20
+             else (v or "")},
     sector=SECTOR, subject_endpoint="PersonnelView.staff"))
 
 
