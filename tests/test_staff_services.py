@@ -257,6 +257,22 @@ def test_proposals_of_a_draft_can_be_changed_and_removed(app, db_session, ents):
     assert db_session.get(PowerStaff, row.id) is None
 
 
+def test_proposals_only_on_an_editable_request_of_the_enterprise(app, db_session, ents):
+    mine = _draft(db_session, ents[ENT_P])
+    theirs = _draft(db_session, ents[ENT_Q])
+    submitted = db_session.execute(select(LicenceRequest).where(
+        LicenceRequest.enterprise_id == ents[ENT_Q], LicenceRequest.state != DRAFT)).scalar_one()
+    before = _count(db_session)
+    for enterprise, request in ((ents[ENT_P], theirs), (ents[ENT_Q], submitted),
+                                (ents[ENT_P], 10**9)):
+        with pytest.raises(service.StaffLockedError):
+            service.add_staff(enterprise, technical(resident_id(22)), PROPOSED,
+                              request_id=getattr(request, "id", request))
+    assert _count(db_session) == before
+    assert service.add_staff(ents[ENT_P], technical(resident_id(22)), PROPOSED,
+                             request_id=mine.id).request_id == mine.id
+
+
 def test_roster_rows_are_locked(app, db_session, ents):
     active = db_session.execute(select(PowerStaff).where(
         PowerStaff.enterprise_id == ents[ENT_P], PowerStaff.status == ACTIVE)

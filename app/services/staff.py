@@ -311,9 +311,16 @@ def flush_guarded(staff: PowerStaff) -> None:
 def add_staff(enterprise_id: int, values: dict, status: str, request_id: int | None = None,
               *, attachment=None, commit: bool = True) -> PowerStaff:
     """Validate and insert a row (`values["staff_type"]` says which kind). `status`:
-    PROPOSED for a licence request's row (`request_id`) or a join case (propose_join),
-    ACTIVE only for system work (imports, demo)."""
+    PROPOSED for a licence request's row (`request_id`: the enterprise's own request, still
+    editable, else StaffLockedError) or a join case (propose_join), ACTIVE only for system
+    work (imports, demo)."""
     staff_type = values.get("staff_type")
+    if request_id is not None:
+        request = db.session.get(LicenceRequest, request_id)
+        if request is None or request.enterprise_id != enterprise_id \
+                or not request_editable(request):
+            db.session.rollback()
+            raise StaffLockedError(gettext("This application can no longer be changed."))
     clean, errors = clean_staff(values, staff_type)
     if errors:
         db.session.rollback()
@@ -430,7 +437,7 @@ def kind_rows(totals) -> list[tuple[str, str, int]]:
 
 
 def request_rows(request: LicenceRequest, staff_type: str) -> list[PowerStaff]:
-    """A licence tab's rows: the roster, then this request's proposals, by name."""
+    """A licence tab's rows: this request's proposals (editable) first, then the roster."""
     from app.services.licence_check import roster_filter
 
     return list(db.session.execute(
