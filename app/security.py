@@ -143,6 +143,7 @@ MENU_POWER_PROFILE = "Power enterprise information"
 MENU_LICENCES = "Licences"
 MENU_LICENCE_REQUESTS = "Licence applications"
 MENU_POWER_STAFF = "Staff roster"
+MENU_POWER_PERSONNEL = "Personnel changes"  # P12 join / leave applications
 MENU_POWER_CONDITIONS = "Licence conditions"
 MENU_POWER_CREDIT = "Credit register"
 MENU_EVALUATIONS = "Service evaluations"
@@ -215,6 +216,8 @@ VIEW_LABELS = {
     PV_LICENCE: _l("Power-facility licences"),
     PV_LICENCE_REQUEST: _l("Licence applications"),
     PV_POWER_STAFF: _l("Staff roster and personnel changes"),
+    MENU_POWER_STAFF: _l("Staff roster"),
+    MENU_POWER_PERSONNEL: _l("Personnel changes"),
     PV_EVALUATION: _l("Service evaluations"),
     PV_CAMPAIGN_RETURN: _l("Self-inspections"),
     MENU_CAT_POWER: _l("Power licensing"),
@@ -258,6 +261,7 @@ ENTERPRISE_GRANTABLE: list[tuple[str, str]] = [
     ("can_add", PV_EVALUATION),
     *_menus(MENU_CAT_POWER, MENU_POWER_HOME, MENU_POWER_PROFILE, MENU_LICENCES,
             MENU_LICENCE_REQUESTS, MENU_POWER_STAFF, MENU_CAMPAIGN_RETURNS),
+    *_menus(MENU_POWER_PERSONNEL),
     # Inbox (own cases and notices), dashboard of the enterprise, announcements.
     ("can_list", PV_INBOX),
     ("can_list", PV_DASHBOARD),

@@ -19,6 +19,7 @@ from app.models.job import Job
 from app.models.org import Enterprise
 from app.models.rental import Vehicle
 from app.models.report import ReportExtension
+from app.models.staff import PowerStaff
 from app.models.usedcar import UsedCarFiling, UsedCarReport, UsedCarSale
 from app.models.workflow import Application
 
@@ -67,7 +68,11 @@ def foreign(app, as_user, db_session):
     licence_request = LicenceRequest(enterprise_id=k["ent_b"], matter="new",
                                      categories={"install": 5}, submitter_name="鹏程法人",
                                      details={})
-    db_session.add_all([filing, report, extension, licence, licence_request])
+    staff = PowerStaff(enterprise_id=k["ent_b"], staff_type="electrician", status="active",
+                       name="鹏程电工", id_number="440106198803141237",
+                       certificate_kind="cable", certificate_no="T440106198803141237",
+                       certificate_issuer="广东省应急管理厅")
+    db_session.add_all([filing, report, extension, licence, licence_request, staff])
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -96,6 +101,7 @@ def foreign(app, as_user, db_session):
         "UsedCarOversight": extension.id,
         "Licence": licence.id,
         "LicenceRequest": licence_request.id,
+        "PowerStaff": staff.id,
     }
 
 
@@ -124,7 +130,9 @@ def _b_state(db_session, foreign) -> str:
     vehicle = db_session.get(Vehicle, foreign["Vehicle"])
     case = db_session.get(Application, foreign["Application"])
     sale = db_session.get(UsedCarSale, foreign["UsedCarSale"])
-    data = [vehicle.plate, vehicle.state, vehicle.brand, case.state, case.version,
+    staff = db_session.get(PowerStaff, foreign["PowerStaff"])
+    data = [staff.status, staff.name, staff.id_number, staff.case_id,
+            vehicle.plate, vehicle.state, vehicle.brand, case.state, case.version,
             sale.buyer_name, sale.price, sale.plate, sale.enterprise_id,
             case.assignee_id, len(case.history),
             ent.name, ent.uscc, ent.status, ent.contact_mobile, user.username, user.password,
@@ -164,7 +172,8 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
                     "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale",
-                    "UsedCarFiling", "UsedCarReport", "Licence", "LicenceRequest"}
+                    "UsedCarFiling", "UsedCarReport", "Licence", "LicenceRequest",
+                    "PowerStaff"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
@@ -206,7 +215,9 @@ def test_forged_action_rowid_is_refused(app, as_user, db_session, foreign):
 def test_lists_exports_and_api_lists_hold_only_own_rows(app, as_user, db_session, foreign):
     a = as_user("ent.a")
     for path in ("/enterprises/list/", "/enterprise/users/list/", "/enterprise/roles/list/",
-                 "/audit/list/", "/enterprise/users/export/", "/enterprise/roles/export/"):
+                 "/audit/list/", "/enterprise/users/export/", "/enterprise/roles/export/",
+                 "/power/staff/technical/list/", "/power/staff/electricians/list/",
+                 "/power/staff/electricians/export/"):
         r = a.get(path)
         body = r.get_data()
         assert r.status_code == 200, path
@@ -217,7 +228,8 @@ def test_lists_exports_and_api_lists_hold_only_own_rows(app, as_user, db_session
             body = "\n".join(str(c.value) for row in wb.active.iter_rows() for c in row).encode()
         assert not any(m.encode() in body for m in B_MARKERS), path
     token = api_token(app.test_client(), "ent.a")
-    for res in ("enterprise", "enterprise_user", "enterprise_role", "audit_event"):
+    for res in ("enterprise", "enterprise_user", "enterprise_role", "audit_event",
+                "power_staff"):
         r = a.get(f"/api/v1/{res}/?q=(page_size:100)", headers=bearer(token))
         assert r.status_code == 200, res
         assert not any(m in r.get_data(as_text=True) for m in B_MARKERS), res

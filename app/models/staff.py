@@ -28,6 +28,15 @@ STAFF_STATES = {PROPOSED: _l("Awaiting approval"), ACTIVE: _l("On the roster"),
                 LEAVING: _l("Leaving (under review)"), LEFT: _l("Left")}
 ON_ROSTER = (ACTIVE, LEAVING)
 
+GENDERS = {"M": _l("Male"), "F": _l("Female")}
+
+
+def gender_of(id_number: str | None) -> str | None:
+    """The 17th digit of a resident ID number: odd male, even female."""
+    if id_number and len(id_number) == 18 and id_number[16].isdigit():
+        return "M" if int(id_number[16]) % 2 else "F"
+    return None
+
 # 特种作业操作证（电工）: the special kinds the licence conditions count separately.
 ELECTRICIAN_KINDS = {
     "low_voltage": _l("Low-voltage electrician"),
@@ -73,6 +82,7 @@ class PowerStaff(TenantMixin, Model):
     created_on = Column(DateTime, default=datetime.datetime.now, nullable=False)
     attachment_id = Column(Integer, ForeignKey("attachment.id", ondelete="RESTRICT"))
     attachment = relationship("Attachment", lazy="select")
+    enterprise = relationship("Enterprise", lazy="select")
 
     @property
     def staff_type_label(self) -> str:
@@ -81,6 +91,11 @@ class PowerStaff(TenantMixin, Model):
     @property
     def status_label(self) -> str:
         return str(STAFF_STATES.get(self.status, self.status))
+
+    @property
+    def gender_label(self) -> str:
+        """The recorded gender, else the one the ID number gives."""
+        return str(GENDERS.get(self.gender or gender_of(self.id_number), ""))
 
     @property
     def title_label(self) -> str:

@@ -214,10 +214,17 @@ class Totals:
 
 
 def staff_totals(request: LicenceRequest) -> Totals:
+    """What the request counts: the roster plus the staff it proposes."""
+    return count_staff(roster_filter(request))
+
+
+def count_staff(where) -> Totals:
+    """Totals of the PowerStaff rows matching `where`, in one GROUP BY: the licence check,
+    the application's staff tabs and the roster pages (app.services.staff) all count here."""
     rows = db.session.execute(
         select(PowerStaff.staff_type, PowerStaff.title, PowerStaff.certificate_kind,
                func.count(PowerStaff.id))
-        .where(roster_filter(request))
+        .where(where)
         .group_by(PowerStaff.staff_type, PowerStaff.title, PowerStaff.certificate_kind)).all()
     t = Totals(by_title={}, by_kind={})
     for staff_type, title, kind, n in rows:

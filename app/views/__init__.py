@@ -242,3 +242,13 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(CreditRecordView, s.MENU_POWER_CREDIT, label=_l("Credit register"),
                         icon="fa-shield", category=s.MENU_CAT_POWER)
     appbuilder.add_api(LicenceApi)
+    # Power-facility licensing (seed 002): the staff roster and personnel changes (P12).
+    from app.views.staff import ElectricianView, PersonnelView, PowerStaffApi, TechnicalStaffView
+
+    appbuilder.add_view(TechnicalStaffView, s.MENU_POWER_STAFF, label=_l("Staff roster"),
+                        icon="fa-users", category=s.MENU_CAT_POWER,
+                        category_label=_l("Power licensing"), category_icon="fa-bolt")
+    appbuilder.add_view_no_menu(ElectricianView)
+    appbuilder.add_view(PersonnelView, s.MENU_POWER_PERSONNEL, label=_l("Personnel changes"),
+                        icon="fa-user-edit", category=s.MENU_CAT_POWER)
+    appbuilder.add_api(PowerStaffApi)

@@ -13,11 +13,12 @@ Operations for views and the API: `submit_request`, `supply_materials`,
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from app.errors import DomainError
 from app.extensions import db
@@ -369,6 +370,11 @@ def record_tolerance_defaults(today: datetime.date | None = None) -> int:
 
 
 # ----- personnel changes (P12) ------------------------------------------------------------
+# 人员变更申请: a join proposes a roster row ("awaiting approval", an electrician's ID number
+# reserved at once), a leave marks an active row "leaving"; approval applies it, a refusal or
+# a withdrawal releases it (the proposed row is deleted, the leaving row is active again).
+# The roster changes only on approval. Views: app/views/staff.py (forms), the generic case
+# page for the review.
 def _staff_of(case) -> PowerStaff | None:
     return db.session.get(PowerStaff, case.subject_id) if case.subject_id else None
 
@@ -377,9 +383,19 @@ def personnel_row_ready(case, actor, ctx):
     staff = _staff_of(case)
     action = ctx["payload"].get("action")
     expected = PROPOSED if action == "join" else LEAVING
-    if staff is None or staff.status != expected:
+    if staff is None or staff.status != expected or staff.request_id is not None:
         return False, gettext("This personnel change no longer matches the roster: start a "
                               "new one.")
+    return True, None
+
+
+def power_enterprise(case, actor, ctx):
+    """Only an enterprise of the power sector keeps a roster its regulator reviews."""
+    from app.models.org import Enterprise
+
+    enterprise = db.session.get(Enterprise, case.enterprise_id)
+    if enterprise is None or SECTOR not in {s.code for s in enterprise.sectors}:
+        return False, gettext("Personnel changes are for power-facility enterprises.")
     return True, None
 
 
@@ -397,54 +413,91 @@ def release_personnel(case, actor, ctx):
     staff = _staff_of(case)
     if staff is None:
         return
-    if case.payload.get("action") == "join" and staff.status == PROPOSED:
+    if case.payload.get("action") == "join" and staff.status == PROPOSED \
+            and staff.request_id is None:
         db.session.execute(delete(PowerStaff).where(PowerStaff.id == staff.id)
                            .execution_options(synchronize_session="fetch"))
-    elif staff.status == LEAVING:
+    elif case.payload.get("action") == "leave" and staff.status == LEAVING:
         staff.status = ACTIVE
 
 
 PERSONNEL_LABELS = {"action": _l("Change"), "staff_type": _l("Staff type"),
-                    "name": _l("Name"), "id_number": _l("ID number"),
-                    "title": _l("Professional title"), "certificate": _l("Certificate")}
+                    "name": _l("Full name"), "id_number": _l("ID number"),
+                    "title": _l("Professional title"), "specialty": _l("Specialty"),
+                    "certificate": _l("Certificate"), "issuer": _l("Issuing authority")}
 PERSONNEL_ACTIONS = {"join": _l("Joins"), "leave": _l("Leaves")}
 
+
+def _personnel_transitions() -> list:
+    """The usual review, except that a refused change cannot be resubmitted: the refusal
+    released the row (a new change starts from the roster as it is)."""
+    out = []
+    for t in review_transitions(submit_roles={ENTERPRISE}, guards=[personnel_row_ready],
+                                submit_guards=[power_enterprise], effects=[apply_personnel],
+                                end_effects=[release_personnel]):
+        if t.name == "resubmit":
+            t = dataclasses.replace(t, sources=(engine.RETURNED,))
+        out.append(t)
+    return out
+
+
 register(Workflow(
-    PERSONNEL, _l("Personnel change"),
-    review_transitions(submit_roles={ENTERPRISE}, guards=[personnel_row_ready],
-                       effects=[apply_personnel], end_effects=[release_personnel]),
+    PERSONNEL, _l("Personnel change"), _personnel_transitions(),
     time_limit=WorkingDays(10),
     title=lambda p: f"{PERSONNEL_ACTIONS.get(p.get('action'), '')} "
                     f"{STAFF_TYPES.get(p.get('staff_type'), '')} {p.get('name', '')}".strip(),
     fields=PERSONNEL_LABELS,
     choices={"action": PERSONNEL_ACTIONS, "staff_type": STAFF_TYPES,
-             "id_number": lambda v: f"{v[:6]}********{v[-4:]}" if v else ""},
-    sector=SECTOR))
+             "id_number": lambda v: f"{v[:6]}********{v[-4:]}" if v else "",
+             "certificate": lambda v: f"{v[:-12]}********{v[-4:]}" if len(v or "") > 20
+             else (v or "")},
+    sector=SECTOR, subject_endpoint="PersonnelView.staff"))
 
 
 def personnel_payload(staff: PowerStaff, action: str) -> dict:
-    return {"action": action, "staff_type": staff.staff_type, "name": staff.name,
-            "id_number": staff.id_number, "title": staff.title_label,
-            "certificate": " ".join(x for x in (staff.certificate_kind_label,
-                                                staff.certificate_no or "") if x)}
+    payload = {"action": action, "staff_type": staff.staff_type, "name": staff.name,
+               "id_number": staff.id_number}
+    if staff.staff_type == ELECTRICIAN:
+        payload["certificate"] = " ".join(x for x in (staff.certificate_kind_label,
+                                                      staff.certificate_no or "") if x)
+        payload["issuer"] = staff.certificate_issuer or ""
+    else:
+        payload["title"] = staff.title_label
+        payload["specialty"] = staff.specialty or ""
+    return payload
 
 
 def propose_leave(staff: PowerStaff, actor) -> Application:
-    if staff.status != ACTIVE:
-        raise LicenceRequestError(gettext("Only a person on the roster can leave it."))
-    staff.status = LEAVING
-    db.session.flush()
-    return engine.create(PERSONNEL, enterprise_id=staff.enterprise_id, actor=actor,
-                         payload=personnel_payload(staff, "leave"), subject_id=staff.id)
+    """离职申请: the active row is marked leaving (compare-and-set: of two requests for the
+    same person one wins) and a case opens; it leaves the roster on approval."""
+    marked = db.session.execute(
+        update(PowerStaff).where(PowerStaff.id == staff.id, PowerStaff.status == ACTIVE,
+                                 PowerStaff.request_id.is_(None))
+        .values(status=LEAVING).execution_options(synchronize_session=False))
+    if marked.rowcount != 1:
+        db.session.rollback()
+        raise LicenceRequestError(gettext("Only a person on the roster can leave it (a "
+                                          "change for %(name)s may already be under review).",
+                                          name=staff.name))
+    db.session.refresh(staff)
+    case = engine.create(PERSONNEL, enterprise_id=staff.enterprise_id, actor=actor,
+                         payload=personnel_payload(staff, "leave"), subject_id=staff.id,
+                         commit=False)
+    staff.case_id = case.id
+    db.session.commit()
+    return case
 
 
 def propose_join(staff: PowerStaff, actor, attachments=()) -> Application:
-    """The new person is on the roster as "awaiting approval" (an electrician's ID number
-    is reserved at once: the database refuses it to anyone else)."""
+    """入职申请: the new person is on the roster as "awaiting approval" (an electrician's ID
+    number is reserved at once: the database refuses it to anyone else, and that refusal is
+    StaffConflictError here). `staff` is new or added by staff.add_staff(commit=False)."""
+    from app.services.staff import flush_guarded
+
     staff.status = PROPOSED
     staff.request_id = None
     db.session.add(staff)
-    db.session.flush()
+    flush_guarded(staff)
     case = engine.create(PERSONNEL, enterprise_id=staff.enterprise_id, actor=actor,
                          payload=personnel_payload(staff, "join"), subject_id=staff.id,
                          attachments=attachments, commit=False)
@@ -454,8 +507,8 @@ def propose_join(staff: PowerStaff, actor, attachments=()) -> Application:
 
 
 __all__ = ["ELECTRICIAN", "KIND_BY_MATTER", "LICENCE_KINDS", "LICENCE_MATTERS",
-           "LicenceRequestError", "PERSONNEL", "case_payload", "propose_join",
-           "propose_leave", "record_tolerance_defaults", "submit_request",
+           "LicenceRequestError", "PERSONNEL", "case_payload", "personnel_payload",
+           "propose_join", "propose_leave", "record_tolerance_defaults", "submit_request",
            "supply_materials", "tolerance_deadline_bounds"]
 
 
