@@ -404,3 +404,46 @@ def test_abandon_a_draft(app, db_session):
     assert db_session.get(LicenceRequest, pk).state == "abandoned"
     # A fresh draft of the same matter can start again.
     assert c.get("/power/requests/new/item_change").status_code == 200
+
+
+def test_staff_tabs_add_edit_delete_with_system_wide_uniqueness(app, db_session):
+    from app.models.staff import PowerStaff
+
+    pk = _draft_id(app)
+    q = _ent(db_session, Q_USCC)
+    taken = db_session.query(PowerStaff).filter_by(enterprise_id=q.id,
+                                                   staff_type="electrician").first().id_number
+    c = logged_in(app, "ent.p")
+    html = c.get(f"/power/requests/{pk}/tab/electricians").get_data(as_text=True)
+    before = int(re.search(r'id="total-electricians">(\d+)<', html).group(1))
+    resp = c.post(f"/power/requests/{pk}/staff/electricians/add", data={
+        "name": "王电工", "id_number": taken, "certificate_kind": "test",
+        "certificate_no": "T" + taken, "certificate_issuer": "广东省应急管理厅"})
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "南沙" not in html and "明珠" not in html
+    assert db_session.query(PowerStaff).filter_by(id_number=taken).count() == 1
+    new_id = _valid_id(21)
+    resp = c.post(f"/power/requests/{pk}/staff/electricians/add", data={
+        "name": "王电工", "id_number": new_id, "certificate_kind": "test",
+        "certificate_no": "T" + new_id, "certificate_issuer": "广东省应急管理厅"})
+    assert resp.status_code == 302
+    html = c.get(f"/power/requests/{pk}/tab/electricians").get_data(as_text=True)
+    assert int(re.search(r'id="total-electricians">(\d+)<', html).group(1)) == before + 1
+    row = db_session.query(PowerStaff).filter_by(id_number=new_id).one()
+    assert (row.status, row.request_id) == ("proposed", pk)
+    row_id, ent_id = row.id, row.enterprise_id
+    resp = c.post(f"/power/requests/{pk}/staff/row/{row_id}", data={
+        "name": "王电工", "id_number": new_id, "certificate_kind": "relay",
+        "certificate_no": "T" + new_id, "certificate_issuer": "广东省应急管理厅"})
+    assert resp.status_code == 302
+    db_session.expire_all()
+    assert db_session.get(PowerStaff, row_id).certificate_kind == "relay"
+    # A roster row (not proposed by this request) cannot be edited or deleted here.
+    roster = db_session.query(PowerStaff).filter_by(enterprise_id=ent_id,
+                                                    status="active").first().id
+    assert c.post(f"/power/requests/{pk}/staff/row/{roster}/delete").status_code == 404
+    assert logged_in(app, "ent.q").post(
+        f"/power/requests/{pk}/staff/row/{row_id}/delete").status_code == 404
+    assert c.post(f"/power/requests/{pk}/staff/row/{row_id}/delete").status_code == 302
+    db_session.expire_all()
+    assert db_session.get(PowerStaff, row_id) is None

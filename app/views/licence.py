@@ -233,6 +233,7 @@ class LicenceRequestView(AppModelView):
         "list": "list", "show": "show", "export": "export", "start": "add",
         "tab": "show", "save_tab": "edit", "row_add": "edit", "row_edit": "edit",
         "row_delete": "edit", "materials": "edit", "check": "show", "submit": "edit",
+        "staff_add": "edit", "staff_edit": "edit", "staff_delete": "edit",
         "abandon": "delete", "supply": "edit"}
     list_title = _l("Licence applications")
     label_columns = {"id": _l("Number"), "matter_label": _l("Matter"),
@@ -339,7 +340,7 @@ class LicenceRequestView(AppModelView):
                            training_form=forms.get(f"{tab}-training")
                            or TrainingForm(formdata=None))
         elif tab in ("staff", "electricians"):
-            context.update(staff_context(req, tab))
+            context.update(staff_context(req, tab, forms.get("staff"), forms.get("staff_row")))
         elif tab == "projects":
             context.update(rows=req.projects, add_form=forms.get("project")
                            or ProjectForm(formdata=None),
@@ -570,6 +571,88 @@ class LicenceRequestView(AppModelView):
         flash(gettext("Row deleted."), "success")
         return redirect(url_for(".tab", pk=pk, tab=ROW_TAB[kind]) + f"#{kind}")
 
+    # ----- staff rows (the staff service: one set of rules with the roster pages) ----------
+    def _staff_values(self, staff_type: str) -> dict:
+        from app.services import staff as staff_service
+
+        values = {key: request.form.get(key, "") for key in staff_service.ALL_FIELDS}
+        values["staff_type"] = staff_type
+        return values
+
+    def _staff_failed(self, req, tab, exc, row=None):
+        from app.services import staff as staff_service
+        from app.views.staff import StaffForm
+
+        form = StaffForm()
+        for key, message in getattr(exc, "errors", {}).items():
+            if key in form:
+                form[key].errors = [message]
+        if not getattr(exc, "errors", None) or isinstance(exc, staff_service.StaffConflictError):
+            flash(str(exc), "danger")
+        return self._render_tab(req, tab, forms={"staff": form, "staff_row": row})
+
+    @expose("/<int:pk>/staff/<tab>/add", methods=["POST"])
+    @has_access
+    def staff_add(self, pk, tab):
+        from app.models.staff import ELECTRICIAN, PROPOSED, TECHNICAL
+        from app.services import staff as staff_service
+
+        req = _request_or_404(pk)
+        if tab not in ("staff", "electricians") or tab not in TABS[req.matter]:
+            abort(404)
+        if getattr(g.user, "enterprise_id", None) != req.enterprise_id:
+            abort(404)
+        staff_type = TECHNICAL if tab == "staff" else ELECTRICIAN
+        try:
+            staff_service.add_staff(req.enterprise_id, self._staff_values(staff_type),
+                                    PROPOSED, request_id=req.id)
+        except DomainError as exc:
+            return self._staff_failed(req, tab, exc)
+        flash(gettext("Row added."), "success")
+        return redirect(url_for(".tab", pk=pk, tab=tab) + "#staff-table")
+
+    def _own_proposal(self, req, row_id):
+        from app.models.staff import PowerStaff
+
+        row = db.session.get(PowerStaff, row_id)
+        if row is None or row.request_id != req.id or \
+                getattr(g.user, "enterprise_id", None) != req.enterprise_id:
+            abort(404)
+        return row
+
+    @expose("/<int:pk>/staff/row/<int:row_id>", methods=["GET", "POST"])
+    @has_access
+    def staff_edit(self, pk, row_id):
+        from app.services import staff as staff_service
+
+        req = _request_or_404(pk)
+        row = self._own_proposal(req, row_id)
+        tab = "staff" if row.staff_type == "technical" else "electricians"
+        if request.method == "GET":
+            return self._render_tab(req, tab, forms={"staff_row": row})
+        try:
+            staff_service.update_staff(row, self._staff_values(row.staff_type))
+        except DomainError as exc:
+            return self._staff_failed(req, tab, exc, row)
+        flash(gettext("Row saved."), "success")
+        return redirect(url_for(".tab", pk=pk, tab=tab) + "#staff-table")
+
+    @expose("/<int:pk>/staff/row/<int:row_id>/delete", methods=["POST"])
+    @has_access
+    def staff_delete(self, pk, row_id):
+        from app.services import staff as staff_service
+
+        req = _request_or_404(pk)
+        row = self._own_proposal(req, row_id)
+        tab = "staff" if row.staff_type == "technical" else "electricians"
+        try:
+            staff_service.remove_proposed(row)
+        except DomainError as exc:
+            flash(str(exc), "danger")
+        else:
+            flash(gettext("Row deleted."), "success")
+        return redirect(url_for(".tab", pk=pk, tab=tab) + "#staff-table")
+
     # ----- check, submit, abandon, supply ----------------------------------------------------
     @expose("/<int:pk>/check", methods=["GET", "POST"])
     @has_access
@@ -634,17 +717,25 @@ class LicenceRequestView(AppModelView):
         return redirect(url_for(".tab", pk=pk, tab="materials"))
 
 
-def staff_context(req, tab) -> dict:
-    """Staff tabs: the roster the request counts (enterprise roster + rows it proposes)."""
-    from app.models.staff import ELECTRICIAN, TECHNICAL, PowerStaff
+def staff_context(req, tab, staff_form=None, staff_row=None) -> dict:
+    """Staff tabs: the roster the request counts (the enterprise's roster, read-only here,
+    and the rows this request proposes, editable while the request is), with the totals."""
+    from app.models.staff import ELECTRICIAN, TECHNICAL
+    from app.services import staff as staff_service
+    from app.views.staff import StaffForm
 
     staff_type = TECHNICAL if tab == "staff" else ELECTRICIAN
-    rows = list(db.session.execute(
-        select(PowerStaff).where(licence_check.roster_filter(req),
-                                 PowerStaff.staff_type == staff_type)
-        .order_by(PowerStaff.id)).scalars())
-    return {"staff_rows": rows, "totals": licence_check.staff_totals(req),
-            "staff_type": staff_type}
+    totals = staff_service.request_totals(req)
+    form = staff_form
+    if form is None:
+        form = StaffForm(formdata=None, data=staff_service.staff_values(staff_row)
+                         if staff_row is not None else {
+                             "certificate_issuer": staff_service.default_issuer(
+                                 req.enterprise.region_code if req.enterprise else None)})
+    return {"staff_rows": staff_service.request_rows(req, staff_type), "totals": totals,
+            "title_rows": staff_service.title_rows(totals),
+            "kind_rows": staff_service.kind_rows(totals), "staff_type": staff_type,
+            "staff_form": form, "staff_row": staff_row, "mask_id": staff_service.mask_id}
 
 
 def _registration_values(enterprise) -> dict:
