@@ -54,6 +54,7 @@ bench: setup
 	$(BIN)/python -m bench.export
 	$(BIN)/python -m bench.usedcar
 	$(BIN)/python -m bench.usedcar_reports
+	$(BIN)/python -m bench.licence
 	$(BIN)/python -m bench.xlsx_import
 
 bench-export: $(STAMP)

@@ -220,20 +220,21 @@ def main() -> None:
     existing, unknown = _id_number(n_elec // 3), "440199999999999999"
 
     def unique_orm(number):
-        from app.models.staff import PowerStaff
+        from app.services import staff as staff_service
 
-        def run():  # inside the app context of the loop below, as in a request
-            db.session.execute(select(PowerStaff.id, PowerStaff.enterprise_id).where(
-                PowerStaff.id_number == number, PowerStaff.staff_type == "electrician",
-                PowerStaff.status != "left").limit(1)).first()
+        def run():  # the staff form's pre-check, inside the loop's app context
+            try:
+                staff_service.check_available(number, "electrician", probe_ent)
+            except staff_service.StaffConflictError:
+                pass
         return run
 
     def unique_floor(number):
         def run():
             with db.engine.connect() as con:
                 con.execute(text(
-                    "SELECT id, enterprise_id FROM power_staff WHERE id_number = :n AND "
-                    "staff_type = 'electrician' AND status <> 'left' LIMIT 1"),
+                    "SELECT enterprise_id, name, status FROM power_staff WHERE id_number = :n "
+                    "AND staff_type = 'electrician' AND status <> 'left' ORDER BY id LIMIT 1"),
                     {"n": number}).first()
         return run
 
