@@ -11,8 +11,9 @@ import re
 
 import pytest
 from conftest import api_token, bearer, csrf_token_from, login
-from sqlalchemy import func
 from stdnum.cn import uscc as stdnum_uscc
+from test_usedcar_register import count_enterprises, has_field_error
+from test_usedcar_register import domicile as address
 
 from app.services.cn_codes import org_code_check_char
 
@@ -39,11 +40,6 @@ USCC1, USCC2 = make_uscc("52718301"), make_uscc("61803398", "440605")
 BAD_USCC = USCC1[:-1] + ("0" if USCC1[-1] != "0" else "1")
 
 
-def address(district: str, city: str | None = None, province: str | None = None) -> dict:
-    return {"region_code-province": province or district[:2] + "0000",
-            "region_code-city": city or district[:4] + "00", "region_code": district}
-
-
 def form(**over) -> dict:
     data = {
         "name": NAME1, "uscc": USCC1, "enterprise_type": "limited",
@@ -60,22 +56,6 @@ def form(**over) -> dict:
 
 def register(client, **over):
     return client.post(REGISTER, data=form(**over))
-
-
-def count_enterprises(db_session) -> int:
-    from app.models.org import Enterprise
-
-    n = db_session.query(func.count(Enterprise.id)).scalar()
-    db_session.remove()
-    return n
-
-
-def has_field_error(html: str, field: str) -> bool:
-    head, _, tail = html.partition(f'id="group-{field}"')
-    if not tail:
-        return False
-    opening = head.rsplit("<div", 1)[-1]
-    return "has-error" in opening and "field-error" in tail.split('class="form-group', 1)[0]
 
 
 def enterprise_of(db_session, uscc: str):

@@ -13,6 +13,7 @@ import datetime
 
 from flask import current_app
 from sqlalchemy import exists, func, select, union
+from sqlalchemy.exc import IntegrityError
 from werkzeug.security import generate_password_hash
 
 from app import security as s
@@ -98,6 +99,36 @@ def sector(code: str) -> Sector:
         row = Sector(code=code)
         db.session.add(row)
     return row
+
+
+def register_enterprise(enterprise, profile, username: str, password: str, *,
+                        contact_name: str | None, mobile: str | None, email: str | None = None,
+                        detail: str, conflicts) -> AppUser:
+    """A module's self-registration, in one transaction: `enterprise` (an unsaved
+    Enterprise), `profile(enterprise_id)` (the module's profile row), the Enterprise Admin
+    account (the password the registrant chose: no forced change; the caller checked it)
+    and the audit event `register`. Another registration of the same codes between the
+    caller's checks and the commit: RegistrationConflictError(`conflicts()`)."""
+    from app.services import audit
+
+    try:
+        with unscoped():
+            db.session.add(enterprise)
+            db.session.flush()
+            db.session.add(profile(enterprise.id))
+            user = open_admin_account(enterprise, username, password,
+                                      contact_name=contact_name, mobile=mobile, email=email,
+                                      must_change_password=False)
+            db.session.flush()
+            audit.record(db.session, "register", actor=user, target=enterprise, detail=detail)
+            db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        from flask_babel import gettext
+
+        raise RegistrationConflictError(conflicts() or {"uscc": gettext(
+            "This enterprise has just been registered. Sign in with its account.")}) from None
+    return user
 
 
 # ----- login by registration code ------------------------------------------------------------

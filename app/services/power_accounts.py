@@ -29,7 +29,6 @@ from decimal import Decimal
 
 from flask_babel import gettext
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.models.base import unscoped
@@ -40,7 +39,7 @@ from app.services import audit
 from app.services.enterprise_accounts import (
     RegistrationConflictError,
     RegistrationError,
-    open_admin_account,
+    register_enterprise,
     sector,
     uscc_taken,
 )
@@ -169,33 +168,20 @@ def register(reg: Registration) -> AppUser:
     errors = registration_conflicts(reg)
     if errors:
         raise RegistrationConflictError(errors)
-    try:
-        with unscoped():
-            ent = Enterprise(name=reg.name, uscc=reg.uscc, region_code=reg.region_code,
-                             address=reg.address, status="active",
-                             legal_representative=reg.legal_representative,
-                             contact_name=reg.contact_name, contact_mobile=reg.contact_mobile,
-                             sectors=[sector(SECTOR)])
-            db.session.add(ent)
-            db.session.flush()
-            db.session.add(PowerProfile(
-                enterprise_id=ent.id, enterprise_type=reg.enterprise_type,
-                parent_id=reg.parent_id or None, registered_capital=reg.registered_capital,
-                founded_on=reg.founded_on, postal_address=reg.postal_address,
-                postcode=reg.postcode, telephone=reg.telephone or None, email=reg.email))
-            user = open_admin_account(ent, reg.username, reg.password,
-                                      contact_name=reg.contact_name, mobile=reg.contact_mobile,
-                                      email=reg.email, must_change_password=False)
-            db.session.flush()
-            audit.record(db.session, "register", actor=user, target=ent,
-                         detail=gettext("Power enterprise self-registration"))
-            db.session.commit()
-    except IntegrityError:
-        # Registered by someone else between the check and the commit.
-        db.session.rollback()
-        raise RegistrationConflictError(registration_conflicts(reg) or {"uscc": gettext(
-            "This enterprise has just been registered. Sign in with its account.")}) from None
-    return user
+    ent = Enterprise(name=reg.name, uscc=reg.uscc, region_code=reg.region_code,
+                     address=reg.address, status="active",
+                     legal_representative=reg.legal_representative,
+                     contact_name=reg.contact_name, contact_mobile=reg.contact_mobile,
+                     sectors=[sector(SECTOR)])
+    return register_enterprise(
+        ent, lambda enterprise_id: PowerProfile(
+            enterprise_id=enterprise_id, enterprise_type=reg.enterprise_type,
+            parent_id=reg.parent_id or None, registered_capital=reg.registered_capital,
+            founded_on=reg.founded_on, postal_address=reg.postal_address,
+            postcode=reg.postcode, telephone=reg.telephone or None, email=reg.email),
+        reg.username, reg.password, contact_name=reg.contact_name, mobile=reg.contact_mobile,
+        email=reg.email, detail=gettext("Power enterprise self-registration"),
+        conflicts=lambda: registration_conflicts(reg))
 
 
 # ----- P2 my information ---------------------------------------------------------------------

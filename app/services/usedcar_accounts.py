@@ -31,6 +31,7 @@ from app.services.enterprise_accounts import (  # noqa: F401  (the errors: this 
     RegistrationConflictError,
     RegistrationError,
     open_admin_account,
+    register_enterprise,
     sector,
     uscc_taken,
     user_name_taken,
@@ -110,32 +111,18 @@ def register(reg: Registration) -> AppUser:
     errors = registration_conflicts(reg)
     if errors:
         raise RegistrationConflictError(errors)
-    try:
-        with unscoped():
-            ent = Enterprise(name=reg.name, uscc=reg.uscc or None, region_code=reg.region_code,
-                             address=reg.address, status="active",
-                             contact_name=reg.filer_name, contact_mobile=reg.filer_mobile,
-                             sectors=[sector(SECTOR)])
-            db.session.add(ent)
-            db.session.flush()
-            db.session.add(UsedCarProfile(
-                enterprise_id=ent.id, has_uscc=bool(reg.uscc), licence_no=reg.licence_no or None,
-                org_code=reg.org_code or None, tax_no=reg.tax_no or None,
-                enterprise_type=reg.enterprise_type,
-                business_types=business_types_value(reg.business_types)))
-            user = open_admin_account(ent, reg.username, reg.password,
-                                      contact_name=reg.filer_name, mobile=reg.filer_mobile,
-                                      must_change_password=False)
-            db.session.flush()
-            audit.record(db.session, "register", actor=user, target=ent,
-                         detail=gettext("Used-car enterprise self-registration"))
-            db.session.commit()
-    except IntegrityError:
-        # Registered by someone else between the check and the commit.
-        db.session.rollback()
-        raise RegistrationConflictError(registration_conflicts(reg) or {"uscc": gettext(
-            "This enterprise has just been registered. Sign in with its account.")}) from None
-    return user
+    ent = Enterprise(name=reg.name, uscc=reg.uscc or None, region_code=reg.region_code,
+                     address=reg.address, status="active", contact_name=reg.filer_name,
+                     contact_mobile=reg.filer_mobile, sectors=[sector(SECTOR)])
+    return register_enterprise(
+        ent, lambda enterprise_id: UsedCarProfile(
+            enterprise_id=enterprise_id, has_uscc=bool(reg.uscc),
+            licence_no=reg.licence_no or None, org_code=reg.org_code or None,
+            tax_no=reg.tax_no or None, enterprise_type=reg.enterprise_type,
+            business_types=business_types_value(reg.business_types)),
+        reg.username, reg.password, contact_name=reg.filer_name, mobile=reg.filer_mobile,
+        detail=gettext("Used-car enterprise self-registration"),
+        conflicts=lambda: registration_conflicts(reg))
 
 
 # ----- U2: the business licence number as a second login name -------------------------------
