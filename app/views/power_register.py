@@ -166,7 +166,7 @@ class RegisterForm(ProfileFieldsForm):
 
     name = StringField(LABELS["name"], filters=[squeeze],
                        validators=[DataRequired(), Length(min=2, max=200)],
-                       description=_l("As on the business licence."))
+                       description=_l("Fill in the name as on the business licence."))
     uscc = StringField(LABELS["uscc"], filters=[compact_code],
                        validators=[DataRequired(), Length(max=24)],
                        description=_l("18 characters; it is your user name."))
