@@ -560,6 +560,27 @@ def test_each_enterprise_edits_only_its_own_record(app, as_user, db_session):
     assert snapshot(db_session, Q_USCC) == q_before
 
 
+def test_staff_see_my_information_but_do_not_edit_it(app, one, db_session):
+    from app import security as s
+    from app.models.identity import AppUser
+
+    ent_id = enterprise_id(db_session, USCC1)
+    sm = app.appbuilder.sm
+    staff = sm.add_user("pw.staff", "员", "职", "pw.staff@example.cn",
+                        sm.find_role(s.ROLE_ENT_STAFF), password="Staff#2026pw")
+    db_session.query(AppUser).filter_by(id=staff.id).update(
+        {"enterprise_id": ent_id, "must_change_password": False})
+    db_session.commit()
+    db_session.remove()
+    before = snapshot(db_session, USCC1)
+    c, _ = web_login(app, "pw.staff", "Staff#2026pw")
+    page = c.get(PROFILE)
+    assert page.status_code == 200 and NAME1 in page.text and 'id="profile-edit"' not in page.text
+    assert c.get(EDIT).status_code in (302, 403)
+    assert c.post(EDIT, data=edit_form()).status_code in (302, 403)
+    assert snapshot(db_session, USCC1) == before
+
+
 # ----- the REST API --------------------------------------------------------------------------
 def _profile_id(db_session, uscc):
     pid = profile_of(db_session, uscc).id
@@ -663,6 +684,28 @@ def test_direct_orm_writes_of_locked_fields_are_refused(app, db_session):
     db_session.remove()
     after = snapshot(db_session, P_USCC)
     assert after[:5] == before[:5] and after[5] == "新联系人" and after[12] == "510999"
+
+
+def test_an_empty_value_over_null_is_no_change(app, db_session):
+    """An edit form posting "" for a locked column that is NULL changes nothing."""
+    from app.errors import ImmutableFieldError
+    from app.models.licence import PowerProfile
+    from app.models.org import Enterprise
+
+    [ent_id] = add_power_enterprises(db_session, ["无法人记录电力公司"])
+    db_session.add(PowerProfile(enterprise_id=ent_id, enterprise_type="other"))
+    db_session.query(Enterprise).filter_by(id=ent_id).update(
+        {"legal_representative": None, "address": None})
+    db_session.commit()
+    db_session.remove()
+    ent = db_session.get(Enterprise, ent_id)
+    ent.legal_representative, ent.address = "", ""
+    db_session.commit()
+    ent.legal_representative = "张三"
+    with pytest.raises(ImmutableFieldError):
+        db_session.commit()
+    db_session.rollback()
+    db_session.remove()
 
 
 def test_registration_change_allowance_is_narrow(app, db_session):

@@ -77,6 +77,15 @@ def lock_fields(model, names, *, message, applies=None, allowance=None,
     return lock
 
 
+def _changed(history) -> bool:
+    """A real change: an empty form field over a NULL (None -> "") is none."""
+    if not history.deleted:
+        return False
+    before = history.deleted[0]
+    after = history.added[0] if history.added else None
+    return (before if before is not None else "") != (after if after is not None else "")
+
+
 def _allowed(session, lock: FieldLock, enterprise_id) -> bool:
     return lock.allowance is not None and (lock.allowance, enterprise_id) in session.info.get(
         _ALLOWED_KEY, ())
@@ -92,7 +101,7 @@ def locked_changes(session, obj) -> list[tuple[FieldLock, list[str]]]:
     for lock in _LOCKS:
         if not isinstance(obj, lock.model):
             continue
-        changed = [n for n in lock.names if state.attrs[n].history.deleted]
+        changed = [n for n in lock.names if _changed(state.attrs[n].history)]
         if not changed:
             continue
         enterprise_id = lock.enterprise_of(obj)
