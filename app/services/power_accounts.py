@@ -7,12 +7,14 @@ enterprise (上级企业) lookup, and "my information" that the enterprise admin
   (AppSecurityManager.login_name also maps the USCC of an enterprise registered before
   self-registration existed, like the demo's ent.p, to its first enterprise admin).
 - `search_parents(text, page)`: names only (never USCC, contacts or addresses) of the active
-  power enterprises containing `text`, 10 a page. `LIKE '%text%'` cannot use a b-tree index:
-  it is a scan of the power enterprises' names (the sector's index narrows the rows first;
-  rows are read in name order and the scan stops after one page + 1). It is bounded by
-  PARENT_QUERY_MAX characters, PARENT_PAGE_SIZE rows, PARENT_MAX_PAGE pages and the public
-  rate limit; a PostgreSQL deployment with many enterprises would add a pg_trgm GIN index
-  on enterprise.name for it.
+  power enterprises containing `text`, 10 a page, in name order. `LIKE '%text%'` cannot use
+  a b-tree index, so it is a scan, kept to the power enterprises: the sector's index
+  (ix_enterprise_sector_sector_id) yields their ids, each row is read by primary key,
+  filtered by the name and sorted (SQLite's plan; no count, one page + 1 row fetched). The
+  cost grows with the number of power enterprises (thousands), not with every enterprise
+  of the platform; it is bounded by PARENT_QUERY_MAX characters, PARENT_PAGE_SIZE rows,
+  PARENT_MAX_PAGE pages and the public rate limit. A PostgreSQL deployment with very many
+  enterprises would add a pg_trgm GIN index on enterprise.name to serve it.
 - `update_profile(profile, data)`: the fields P2 may change. Enterprise type, name, legal
   representative and business-licence address are locked (app/models/licence.py): they
   change only through an approved registration-item change (P7).
