@@ -522,16 +522,18 @@ class AppSecurityManager(SecurityManager):
     def totp_required(self, user) -> bool:
         return bool(self.role_names(user) & TOTP_MANDATORY_ROLES)
 
-    # ----- login names: a used-car enterprise also signs in with its licence number (U2) -
+    # ----- login names: registration codes (used-car U2, power P1) ----------------------
     def login_name(self, name):
         """The user name a typed login name stands for: the registration account's user
-        name when it is a used-car enterprise's business licence number (any case), else the
-        name itself. The HTML and API logins and the per-account rate limit all go through
-        here, so both names of one account share one counter; the lookup is one query
-        whatever the answer (no timing difference between known and unknown names)."""
-        from app.services.usedcar_accounts import username_for_licence
+        name when it is the USCC of a used-car or power enterprise or a used-car
+        enterprise's business licence number (any case; enterprise_accounts.
+        username_for_code), else the name itself. The HTML and API logins and the
+        per-account rate limit all go through here, so both names of one account share one
+        counter; the lookup is one query whatever the answer (no timing difference between
+        known and unknown names)."""
+        from app.services.enterprise_accounts import username_for_code
 
-        return username_for_licence(name) or name
+        return username_for_code(name) or name
 
     def auth_user_db(self, username, password):
         return super().auth_user_db(self.login_name(username), password)

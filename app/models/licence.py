@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import relationship
 
 from app.models.base import TenantMixin
+from app.models.locks import allow_changes, lock_fields, own_id
+from app.models.org import Enterprise
 
 SECTOR = "power"
 
@@ -124,6 +126,56 @@ class PowerProfile(TenantMixin, Model):
     @property
     def enterprise_type_label(self) -> str:
         return str(ENTERPRISE_TYPES.get(self.enterprise_type, self.enterprise_type))
+
+    @property
+    def parent_name(self) -> str | None:
+        """The 上级企业's name (only its name: another tenant's row, read unscoped)."""
+        if not self.parent_id:
+            return None
+        from sqlalchemy import select
+        from sqlalchemy.orm import object_session
+
+        from app.models.base import unscoped
+
+        session = object_session(self)
+        with unscoped():
+            return session.execute(select(Enterprise.name).where(
+                Enterprise.id == self.parent_id)).scalar_one_or_none() if session else None
+
+
+# P2 / P7: a power enterprise's type, name, legal representative and business-licence address
+# change only by an approved registration-item change: refused at flush on every other path
+# (app/models/locks.py); the approval applies them inside `registration_change_allowed`.
+REGISTRATION_CHANGE_ALLOWANCE = "registration_change"
+# Enterprise columns locked for power enterprises (region_code: the district of the address).
+LOCKED_ENTERPRISE_FIELDS = ("name", "legal_representative", "address", "region_code")
+
+
+def locked_message() -> str:
+    from flask_babel import gettext
+
+    return gettext("The enterprise type, enterprise name, legal representative and "
+                   "business-licence address cannot be changed here: they change only "
+                   "through a registration-item change (登记事项变更).")
+
+
+def has_power_profile(session, enterprise_id) -> bool:
+    return session.query(PowerProfile.id).filter_by(
+        enterprise_id=enterprise_id).first() is not None
+
+
+lock_fields(Enterprise, LOCKED_ENTERPRISE_FIELDS, message=locked_message,
+            applies=has_power_profile, allowance=REGISTRATION_CHANGE_ALLOWANCE,
+            enterprise_of=own_id)
+lock_fields(PowerProfile, ("enterprise_type",), message=locked_message,
+            allowance=REGISTRATION_CHANGE_ALLOWANCE)
+
+
+def registration_change_allowed(enterprise_id: int, session=None):
+    """The approved registration-item change (app/services/licences.py) changes the locked
+    fields of this one enterprise: `with registration_change_allowed(ent.id): ...`; the
+    changes are flushed before the block ends. Nothing else may use it."""
+    return allow_changes(REGISTRATION_CHANGE_ALLOWANCE, enterprise_id, session)
 
 
 class Licence(TenantMixin, Model):

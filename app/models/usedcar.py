@@ -20,12 +20,11 @@ from sqlalchemy import (
     Numeric,
     String,
     UniqueConstraint,
-    event,
-    inspect,
 )
-from sqlalchemy.orm import Session, relationship
+from sqlalchemy.orm import relationship
 
-from app.models.base import TenantMixin, unscoped
+from app.models.base import TenantMixin
+from app.models.locks import lock_fields, own_id
 from app.models.org import Enterprise
 
 SECTOR = "usedcar"
@@ -240,41 +239,20 @@ class UsedCarReportRow(TenantMixin, Model):
 
 
 # U1: the name, USCC and enterprise type of a used-car enterprise never change once registered,
-# whatever the path (a form, the API, a forged post, an admin screen): refused at flush.
-_IMMUTABLE = {Enterprise: ("name", "uscc"), UsedCarProfile: ("enterprise_type",)}
+# whatever the path (a form, the API, a forged post, an admin screen): refused at flush
+# (app/models/locks.py).
+def immutable_message() -> str:
+    from flask_babel import gettext
+
+    return gettext("The enterprise name, USCC and enterprise type cannot be changed after "
+                   "registration.")
 
 
-def _keep_old_value(target, value, oldvalue, initiator):
-    return value
+def has_usedcar_profile(session, enterprise_id) -> bool:
+    return session.query(UsedCarProfile.id).filter_by(
+        enterprise_id=enterprise_id).first() is not None
 
 
-# active_history: the old value is loaded before a change even when the row was expired
-# (after a commit), so the flush below always sees what it was.
-for _model, _names in _IMMUTABLE.items():
-    for _name in _names:
-        event.listen(getattr(_model, _name), "set", _keep_old_value, active_history=True,
-                     retval=True)
-
-
-@event.listens_for(Session, "before_flush")
-def _refuse_immutable_changes(session, flush_context, instances):
-    for obj in session.dirty:
-        names = _IMMUTABLE.get(type(obj))
-        if not names:
-            continue
-        state = inspect(obj)
-        changed = [n for n in names if state.attrs[n].history.deleted]
-        if not changed:
-            continue
-        if isinstance(obj, Enterprise):
-            with session.no_autoflush, unscoped():
-                if session.query(UsedCarProfile.id).filter_by(enterprise_id=obj.id).first() \
-                        is None:
-                    continue
-        from flask_babel import gettext
-
-        from app.errors import ImmutableFieldError
-
-        raise ImmutableFieldError(gettext(
-            "The enterprise name, USCC and enterprise type cannot be changed after "
-            "registration."))
+lock_fields(Enterprise, ("name", "uscc"), message=immutable_message,
+            applies=has_usedcar_profile, enterprise_of=own_id)
+lock_fields(UsedCarProfile, ("enterprise_type",), message=immutable_message)

@@ -37,6 +37,7 @@ from app.models.licence import (
     LicenceRequest,
     PowerProfile,
     categories_text,
+    registration_change_allowed,
 )
 from app.models.org import Enterprise, Sector
 from app.models.staff import ACTIVE, PROPOSED, PowerStaff
@@ -147,9 +148,11 @@ def _next_version(previous: Licence, matter: str, case, today, enterprise) -> Li
 
 
 def _apply_registration_changes(enterprise, changes: dict) -> None:
-    for key, value in changes.items():
-        if key in REGISTRATION_ITEMS and value:
-            setattr(enterprise, key, value)
+    # The one path that may change these locked fields (app/models/licence.py).
+    with registration_change_allowed(enterprise.id):
+        for key, value in changes.items():
+            if key in REGISTRATION_ITEMS and value:
+                setattr(enterprise, key, value)
 
 
 def _publish_replacement_notice(licence: Licence, reason: str | None, today) -> None:

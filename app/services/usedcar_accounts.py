@@ -10,35 +10,34 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from flask_babel import gettext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 
-from app.errors import DomainError, ImmutableFieldError
+from app.errors import DomainError
 from app.extensions import db
 from app.models.base import unscoped
 from app.models.identity import AppUser
-from app.models.org import Enterprise, Sector
-from app.models.usedcar import BUSINESS_TYPES, SECTOR, UsedCarFiling, UsedCarProfile
+from app.models.org import Enterprise
+from app.models.usedcar import (  # noqa: F401  (immutable_message: the views' message)
+    BUSINESS_TYPES,
+    SECTOR,
+    UsedCarFiling,
+    UsedCarProfile,
+    has_usedcar_profile,
+    immutable_message,
+)
 from app.services import audit
-from app.services.cn_codes import compact
-from app.services.enterprise_accounts import open_admin_account, user_name_taken
+from app.services.enterprise_accounts import (  # noqa: F401  (the errors: this module's API)
+    RegistrationConflictError,
+    RegistrationError,
+    open_admin_account,
+    register_enterprise,
+    sector,
+    uscc_taken,
+    user_name_taken,
+    username_for_code,
+)
 from app.services.passwords import password_problems
-
-
-class RegistrationError(DomainError):
-    """Registration or profile data refused; `errors` maps the form field to its message."""
-
-    code = 422
-
-    def __init__(self, errors: dict[str, str]):
-        self.errors = errors
-        super().__init__(" ".join(errors.values()))
-
-
-class RegistrationConflictError(RegistrationError):
-    """A USCC, business licence number or user name already registered."""
-
-    code = 409
 
 
 class BusinessTypeInUseError(DomainError):
@@ -86,10 +85,7 @@ def registration_conflicts(reg: Registration) -> dict[str, str]:
     """Form field -> message for each code already on the platform (any case)."""
     errors = {}
     with unscoped():
-        if reg.uscc and (
-                db.session.query(Enterprise.id).filter(
-                    func.upper(Enterprise.uscc) == reg.uscc.upper()).first() is not None
-                or user_name_taken(reg.uscc)):
+        if reg.uscc and uscc_taken(reg.uscc):
             errors["uscc"] = gettext(
                 "An enterprise with this unified social credit code is already registered. "
                 "Sign in with its account, or ask the local commerce authority for help.")
@@ -101,14 +97,6 @@ def registration_conflicts(reg: Registration) -> dict[str, str]:
                 "An enterprise with this business licence number is already registered. "
                 "Sign in with its account, or ask the local commerce authority for help.")
     return errors
-
-
-def _usedcar_sector() -> Sector:
-    sector = db.session.query(Sector).filter_by(code=SECTOR).first()
-    if sector is None:  # a fresh installation without demo data
-        sector = Sector(code=SECTOR)
-        db.session.add(sector)
-    return sector
 
 
 def register(reg: Registration) -> AppUser:
@@ -123,94 +111,33 @@ def register(reg: Registration) -> AppUser:
     errors = registration_conflicts(reg)
     if errors:
         raise RegistrationConflictError(errors)
-    try:
-        with unscoped():
-            ent = Enterprise(name=reg.name, uscc=reg.uscc or None, region_code=reg.region_code,
-                             address=reg.address, status="active",
-                             contact_name=reg.filer_name, contact_mobile=reg.filer_mobile,
-                             sectors=[_usedcar_sector()])
-            db.session.add(ent)
-            db.session.flush()
-            db.session.add(UsedCarProfile(
-                enterprise_id=ent.id, has_uscc=bool(reg.uscc), licence_no=reg.licence_no or None,
-                org_code=reg.org_code or None, tax_no=reg.tax_no or None,
-                enterprise_type=reg.enterprise_type,
-                business_types=business_types_value(reg.business_types)))
-            user = open_admin_account(ent, reg.username, reg.password,
-                                      contact_name=reg.filer_name, mobile=reg.filer_mobile,
-                                      must_change_password=False)
-            db.session.flush()
-            audit.record(db.session, "register", actor=user, target=ent,
-                         detail=gettext("Used-car enterprise self-registration"))
-            db.session.commit()
-    except IntegrityError:
-        # Registered by someone else between the check and the commit.
-        db.session.rollback()
-        raise RegistrationConflictError(registration_conflicts(reg) or {"uscc": gettext(
-            "This enterprise has just been registered. Sign in with its account.")}) from None
-    return user
+    ent = Enterprise(name=reg.name, uscc=reg.uscc or None, region_code=reg.region_code,
+                     address=reg.address, status="active", contact_name=reg.filer_name,
+                     contact_mobile=reg.filer_mobile, sectors=[sector(SECTOR)])
+    return register_enterprise(
+        ent, lambda enterprise_id: UsedCarProfile(
+            enterprise_id=enterprise_id, has_uscc=bool(reg.uscc),
+            licence_no=reg.licence_no or None, org_code=reg.org_code or None,
+            tax_no=reg.tax_no or None, enterprise_type=reg.enterprise_type,
+            business_types=business_types_value(reg.business_types)),
+        reg.username, reg.password, contact_name=reg.filer_name, mobile=reg.filer_mobile,
+        detail=gettext("Used-car enterprise self-registration"),
+        conflicts=lambda: registration_conflicts(reg))
 
 
 # ----- U2: the business licence number as a second login name -------------------------------
-def username_for_licence(name: str | None) -> str | None:
-    """The user name a used-car enterprise's USCC or business licence number (spaces and
-    case do not matter) stands for at login (U2): its registration account (the user named
-    by that code), else its first enterprise admin (accounts made before registration
-    existed, such as the demo's). None when the name is no such code. One query whatever the
-    answer, so a known and an unknown name take the same path."""
-    from flask_appbuilder.security.sqla.models import Role, assoc_user_role
-
-    from app.security import ROLE_ENT_ADMIN
-
-    name = compact(name)
-    if not name:
-        return None
-    ent = Enterprise.__table__
-    profile = UsedCarProfile.__table__
-    user = AppUser.__table__
-    role = Role.__table__
-    named = func.lower(user.c.username) == func.lower(func.coalesce(ent.c.uscc,
-                                                                     profile.c.licence_no))
-    query = (select(user.c.username)
-             .select_from(profile)
-             .join(ent, ent.c.id == profile.c.enterprise_id)
-             .join(user, user.c.enterprise_id == ent.c.id)
-             .join(assoc_user_role, assoc_user_role.c.user_id == user.c.id)
-             .join(role, role.c.id == assoc_user_role.c.role_id)
-             .where((profile.c.licence_no == name) | (ent.c.uscc == name),
-                    user.c.active.is_(True),
-                    named | (role.c.name == ROLE_ENT_ADMIN))
-             .order_by(named.desc(), user.c.id)
-             .limit(1))
-    return db.session.execute(query, execution_options={"skip_tenant_scope": True}).scalar()
+# AppSecurityManager.login_name -> enterprise_accounts.username_for_code (used-car enterprises
+# by USCC or business licence number, power enterprises by USCC).
+username_for_licence = username_for_code
 
 
 # ----- U1: name, USCC and enterprise type never change --------------------------------------
-def immutable_message() -> str:
-    return gettext("The enterprise name, USCC and enterprise type cannot be changed after "
-                   "registration.")
-
-
 def is_usedcar_enterprise(enterprise_id: int | None) -> bool:
     """Registered through U1 (it has a used-car profile)."""
     if enterprise_id is None:
         return False
     with unscoped(), db.session.no_autoflush:
-        return db.session.query(UsedCarProfile.id).filter_by(
-            enterprise_id=enterprise_id).first() is not None
-
-
-def refuse_identity_change(enterprise: Enterprise) -> None:
-    """For the enterprise screens and API (app/views/org.py): when the name or USCC of a
-    used-car enterprise was changed on this object, undo every pending change of the request
-    (nothing of it can be flushed later) and raise ImmutableFieldError (422 / a flash)."""
-    state = inspect(enterprise)
-    if state.transient or state.pending:
-        return
-    changed = [key for key in ("name", "uscc") if state.attrs[key].history.deleted]
-    if changed and is_usedcar_enterprise(enterprise.id):
-        db.session.rollback()
-        raise ImmutableFieldError(immutable_message())
+        return has_usedcar_profile(db.session, enterprise_id)
 
 
 # ----- the enterprise admin's profile page --------------------------------------------------

@@ -143,6 +143,28 @@ def register_views(appbuilder) -> None:
                         category=s.MENU_CAT_USEDCAR, category_label=_l("Used-car circulation"),
                         category_icon="fa-car-side")
 
+    # Power licensing (seed 002): self-registration (P1, public) with the parent-enterprise
+    # popup's search, "my information" (P2; authorities land on the profile list) and the
+    # power profiles' list and API.
+    from app.views.power_register import (
+        PowerInformationView,
+        PowerParentSearchView,
+        PowerProfileApi,
+        PowerProfileModelView,
+        PowerRegisterView,
+    )
+
+    appbuilder.add_view_no_menu(PowerRegisterView)
+    appbuilder.add_view_no_menu(PowerParentSearchView)
+    appbuilder.add_link(s.MENU_POWER_REGISTER, href="PowerRegisterView.register",
+                        label=_l("Power enterprise registration"), icon="fa-user-plus")
+    appbuilder.add_view_no_menu(PowerProfileModelView)
+    appbuilder.add_view(PowerInformationView, s.MENU_POWER_PROFILE,
+                        label=_l("Enterprise information"), icon="fa-id-card",
+                        category=s.MENU_CAT_POWER, category_label=_l("Power licensing"),
+                        category_icon="fa-bolt")
+    appbuilder.add_api(PowerProfileApi)
+
     for api in (EnterpriseApi, AuthorityApi, EnterpriseUserApi, EnterpriseRoleApi,
                 AuditEventApi, ApplicationApi, VehicleApi):
         appbuilder.add_api(api)

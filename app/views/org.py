@@ -13,6 +13,7 @@ from wtforms.validators import DataRequired, ValidationError
 
 from app.errors import DomainError
 from app.extensions import db
+from app.models.locks import refuse_locked_changes
 from app.models.org import (
     ENTERPRISE_STATUS_LABELS,
     ENTERPRISE_STATUSES,
@@ -22,7 +23,7 @@ from app.models.org import (
 )
 from app.security import PV_AUTHORITY, PV_ENTERPRISE
 from app.services import regions
-from app.services.usedcar_accounts import is_usedcar_enterprise, refuse_identity_change
+from app.services.usedcar_accounts import is_usedcar_enterprise
 from app.views.base import (
     AppModelRestApi,
     AppModelView,
@@ -96,7 +97,9 @@ class EnterpriseModelView(AppModelView):
 
     def pre_update(self, item):
         _normalise_uscc(item)
-        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
+        # U1 / P2: a used-car enterprise keeps its name and USCC, a power enterprise its
+        # name, legal representative and address (app/models/locks.py).
+        refuse_locked_changes(item)
 
 
 class EnterpriseApi(AppModelRestApi):
@@ -116,12 +119,14 @@ class EnterpriseApi(AppModelRestApi):
         _check_enterprise(item)
 
     def pre_update(self, item):
-        refuse_identity_change(item)  # U1: a used-car enterprise keeps its name and USCC
+        # U1 / P2: a used-car enterprise keeps its name and USCC, a power enterprise its
+        # name, legal representative and address (app/models/locks.py).
+        refuse_locked_changes(item)
         _check_enterprise(item)
 
     def put_headless(self, pk):
-        """Domain errors of the update (a used-car enterprise's name or USCC) answer with
-        their own status (422) and message."""
+        """Domain errors of the update (a locked field: a used-car enterprise's name or USCC,
+        a power enterprise's name...) answer with their own status (422) and message."""
         try:
             return super().put_headless(pk)
         except DomainError as exc:

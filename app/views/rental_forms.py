@@ -114,6 +114,9 @@ def _phone(form, field):
                                       "a hyphen, e.g. 020-38880001)."))
 
 
+validate_phone = _phone  # the same rule for other modules' forms (power registration)
+
+
 # ----- choices ---------------------------------------------------------------------------
 def region_choices(province: str = "44", keep: str | None = None) -> list[tuple[str, str]]:
     """County-level regions of the province, labelled with their city ("广州市 天河区")."""

@@ -15,13 +15,11 @@ AppSecurityManager.login_name (app/security.py)."""
 
 from __future__ import annotations
 
-from flask import abort, current_app, flash, g, redirect, request, session, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
 from flask_appbuilder.security.decorators import has_access
-from flask_appbuilder.utils.limit import Limit
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
-from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, EqualTo, InputRequired, Length, ValidationError
@@ -36,6 +34,15 @@ from app.services import usedcar_accounts as accounts
 from app.services.passwords import PasswordPolicy
 from app.views.accounts import PASSWORD_RULE
 from app.views.regions import RegionField
+from app.views.registration import (
+    compact_code,
+    flash_errors,
+    registration_limit,
+    remember_registration,
+    shown_registration,
+    squeeze,
+    submit_registration,
+)
 from app.views.rental_forms import YES_NO, validate_cn_mobile
 
 _DONE_KEY = "usedcar_registered"
@@ -59,18 +66,6 @@ IMMUTABLE_NOTE = _l("Read the notes in red carefully and choose the enterprise t
                     "enterprise type cannot be changed once registered.")
 
 
-def _strip(value):
-    return " ".join(value.split()) if isinstance(value, str) else value
-
-
-def _compact(value):
-    return cn_codes.compact(value) if isinstance(value, str) else value
-
-
-def _register_limit() -> str:
-    return current_app.config.get("USEDCAR_REGISTER_RATE_LIMIT", "10 per minute")
-
-
 class MultiCheckboxField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
@@ -85,20 +80,20 @@ class ProfileFieldsForm(FlaskForm):
     # the district code; the province and city selects post region_code-province / -city.
     region_code = RegionField(_l("Domicile"), validators=[DataRequired(
         message=_l("Choose a province, a city and a district."))])
-    street = StringField(_l("Street and number"), filters=[_strip],
+    street = StringField(_l("Street and number"), filters=[squeeze],
                          validators=[DataRequired(), Length(max=255)],
                          description=_l("The domicile must be the same as on the business "
                                         "licence."))
-    licence_no = StringField(_l("Business licence number"), filters=[_compact],
+    licence_no = StringField(_l("Business licence number"), filters=[compact_code],
                              validators=[Length(max=20)],
                              description=_l("15 digits (工商营业执照注册号). Required without a "
                                             "unified social credit code."))
-    org_code = StringField(_l("Organisation code"), filters=[_compact],
+    org_code = StringField(_l("Organisation code"), filters=[compact_code],
                            validators=[Length(max=12)],
                            description=_l("9 characters, e.g. 12345678-9 (组织机构代码). "
                                           "Required without a unified social credit code; "
                                           "with one it is taken from it."))
-    tax_no = StringField(_l("Tax registration number"), filters=[_compact],
+    tax_no = StringField(_l("Tax registration number"), filters=[compact_code],
                          validators=[Length(max=24)],
                          description=_l("15 characters (region code + organisation code), "
                                         "or 18 or 20. Required without a unified social "
@@ -107,9 +102,9 @@ class ProfileFieldsForm(FlaskForm):
                                         choices=list(BUSINESS_TYPES.items()),
                                         description=_l("One or more; each has its own filing "
                                                        "form."))
-    filer_name = StringField(_l("Filer"), filters=[_strip],
+    filer_name = StringField(_l("Filer"), filters=[squeeze],
                              validators=[DataRequired(), Length(max=64)])
-    filer_mobile = StringField(_l("Filer's mobile"), filters=[_strip],
+    filer_mobile = StringField(_l("Filer's mobile"), filters=[squeeze],
                                validators=[DataRequired(), validate_cn_mobile],
                                description=_l("11-digit mainland mobile number."))
 
@@ -186,12 +181,12 @@ class ProfileFieldsForm(FlaskForm):
 class RegisterForm(ProfileFieldsForm):
     """U1, the seed's registration form (2.1.2)."""
 
-    name = StringField(_l("Enterprise name"), filters=[_strip],
+    name = StringField(_l("Enterprise name"), filters=[squeeze],
                        validators=[DataRequired(), Length(min=2, max=200)],
                        description=_l("Fill in the name as on the business licence."))
     has_uscc = RadioField(_l("Has a unified social credit code"), choices=YES_NO, default="1",
                           validators=[InputRequired()])
-    uscc = StringField(_l("Unified social credit code"), filters=[_compact],
+    uscc = StringField(_l("Unified social credit code"), filters=[compact_code],
                        validators=[Length(max=24)],
                        description=_l("18 characters; it cannot be changed once submitted."))
     password = PasswordField(_l("Password"), validators=[
@@ -260,23 +255,13 @@ class ProfileForm(ProfileFieldsForm):
                 "user name and cannot be changed."))
 
 
-def _flash_errors(exc: DomainError, form) -> None:
-    errors = getattr(exc, "errors", None) or {}
-    for name, message in errors.items():
-        if name in form:
-            form[name].errors = [*form[name].errors, message]
-    if not errors:
-        flash(str(exc), "danger")
-
-
 # ----- public registration -------------------------------------------------------------------
 class UsedCarRegisterView(BaseView):
     """U1 for anonymous visitors (seed 2.1.2 “备案企业，点此注册”)."""
 
     route_base = "/public/usedcar"
     default_view = "register"
-    limits = [Limit(_register_limit, lambda: "usedcar-register:" + get_remote_address(),
-                    methods=["POST"])]
+    limits = [registration_limit("USEDCAR_REGISTER_RATE_LIMIT", "usedcar-register")]
 
     def _render(self, template, status=200, **kwargs):
         return self.render_template(f"usedcar/{template}", appbuilder=self.appbuilder,
@@ -285,25 +270,16 @@ class UsedCarRegisterView(BaseView):
     @expose("/register", methods=["GET", "POST"])
     def register(self):
         form = RegisterForm()
-        status = 200
-        if request.method == "POST":
-            status = 422
-            if form.validate_on_submit() and captcha.check_form(form):
-                try:
-                    user = accounts.register(form.registration())
-                except DomainError as exc:
-                    _flash_errors(exc, form)
-                else:
-                    session[_DONE_KEY] = {"username": user.username, "name": form.name.data}
-                    return redirect(url_for(".done"))
-        form.captcha.data = ""
-        form.password.data = form.confirm.data = ""
+        user, status = submit_registration(
+            form, lambda: accounts.register(form.registration()))
+        if user is not None:
+            return remember_registration(_DONE_KEY, user, form.name.data, url_for(".done"))
         return self._render("register.html", status, form=form,
                             type_notes=ENTERPRISE_TYPE_NOTES, immutable_note=IMMUTABLE_NOTE)
 
     @expose("/register/done")
     def done(self):
-        done = session.pop(_DONE_KEY, None)
+        done = shown_registration(_DONE_KEY)
         if not done:
             return redirect(url_for(".register"))
         return self._render("register_done.html", done=done)
@@ -363,7 +339,7 @@ class UsedCarProfileView(BaseView):
                     changed = accounts.update_profile(profile, form.profile_data())
                 except DomainError as exc:
                     db.session.rollback()
-                    _flash_errors(exc, form)
+                    flash_errors(exc, form)
                 else:
                     if ignored:
                         flash(accounts.immutable_message() + " " + gettext(
