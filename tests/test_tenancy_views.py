@@ -60,7 +60,7 @@ def foreign(app, as_user, db_session):
     extension = ReportExtension(enterprise_id=k["ent_b"], kind="usedcar_monthly",
                                 period_key="2026-01", until=datetime.datetime(2026, 2, 28),
                                 reason="鹏程延期")
-    from app.models.licence import Licence, LicenceRequest
+    from app.models.licence import Licence, LicenceRequest, PowerProfile
 
     licence = Licence(enterprise_id=k["ent_b"], number="CXS202699999", version=1,
                       categories={"install": 5}, holder_name="鹏程电力",
@@ -72,7 +72,9 @@ def foreign(app, as_user, db_session):
                        name="鹏程电工", id_number="440106198803141237",
                        certificate_kind="cable", certificate_no="T440106198803141237",
                        certificate_issuer="广东省应急管理厅")
-    db_session.add_all([filing, report, extension, licence, licence_request, staff])
+    profile = PowerProfile(enterprise_id=k["ent_b"], enterprise_type="limited",
+                           postal_address="鹏程通讯地址", postcode="518000")
+    db_session.add_all([filing, report, extension, licence, licence_request, staff, profile])
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -102,6 +104,7 @@ def foreign(app, as_user, db_session):
         "Licence": licence.id,
         "LicenceRequest": licence_request.id,
         "PowerStaff": staff.id,
+        "PowerProfile": profile.id,
     }
 
 
@@ -173,7 +176,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
                     "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale",
                     "UsedCarFiling", "UsedCarReport", "Licence", "LicenceRequest",
-                    "PowerStaff"}
+                    "PowerStaff", "PowerProfile"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):
