@@ -38,20 +38,36 @@ def choose_parent(page, fragment: str, name: str) -> None:
     expect(page.locator("#parent-name")).to_have_value(name)
 
 
-def test_power_registration(new_session, shot):
-    s = new_session("power")
-    page = s.page
+def fill_registration(page, name: str, uscc: str, legal_representative: str = "邱建华") -> None:
+    """From the login page to a filled first part of the registration form."""
     page.goto("/login/")
     click_and_wait(page, "#power-register-link a")
     expect(page).to_have_url(re.compile(r"/public/power/register$"))
-    page.fill("#name", NAME)
-    page.fill("#uscc", USCC)
+    page.fill("#name", name)
+    page.fill("#uscc", uscc)
     page.select_option("#enterprise_type", "limited")
-    page.fill("#legal_representative", "邱建华")
+    page.fill("#legal_representative", legal_representative)
     pick_region(page, "region_code", "广东省", "广州市", "天河区")
     page.fill("#street", "天河区黄埔大道西100号")
     page.fill("#registered_capital", "2800")
     page.fill("#founded_on", "2015-03-12")
+
+
+def fill_contact_and_password(page, password: str) -> None:
+    page.fill("#postal_address", "广州市天河区黄埔大道西100号富力盈泰大厦8楼")
+    page.fill("#postcode", "510627")
+    page.fill("#contact_name", "邱敏")
+    page.fill("#contact_mobile", "13826012345")
+    page.fill("#telephone", "020-38886666")
+    page.fill("#email", "office@huadian.example.cn")
+    page.fill("#password", password)
+    page.fill("#confirm", password)
+
+
+def test_power_registration(new_session, shot):
+    s = new_session("power")
+    page = s.page
+    fill_registration(page, NAME, USCC)
 
     # The popup: a fragment of the name, names only; 取消 leaves the form as it was.
     page.click("#parent-choose")
@@ -67,14 +83,7 @@ def test_power_registration(new_session, shot):
     expect(page.locator("#parent-name")).to_have_value("")
     choose_parent(page, "粤电", P_NAME)
 
-    page.fill("#postal_address", "广州市天河区黄埔大道西100号富力盈泰大厦8楼")
-    page.fill("#postcode", "510627")
-    page.fill("#contact_name", "邱敏")
-    page.fill("#contact_mobile", "13826012345")
-    page.fill("#telephone", "020-38886666")
-    page.fill("#email", "office@huadian.example.cn")
-    page.fill("#password", PASSWORD)
-    page.fill("#confirm", PASSWORD)
+    fill_contact_and_password(page, PASSWORD)
     shot(page, "2-form")
     click_and_wait(page, "#register-submit")
     expect(page).to_have_url(re.compile(r"/public/power/register/done$"))
