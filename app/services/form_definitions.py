@@ -77,9 +77,10 @@ FORM_ERRORS = "__form__"  # errors_by_field key of a rule that names no field
 _CONTROL = {c: None for c in [*range(0, 9), 11, 12, *range(14, 32), 127]}
 _TRUE = {"1", "true", "yes", "y", "on", "是", "√", "✓"}
 _FALSE = {"0", "false", "no", "n", "off", "否", "×"}
-_INTEGER = re.compile(r"^[+-]?\d+$")
-_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# ASCII digits only (\d would also take ١٢ or １２ and int() would read them).
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
+_DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 
 class FormDefinitionError(DomainError):
@@ -671,7 +672,7 @@ def _parse(f: Field, value):
     if isinstance(value, bool):
         raise ValueError(gettext("Enter a number."))
     word = repr(value) if isinstance(value, float) else str(value).strip()
-    word = word.replace(",", "") if re.fullmatch(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?", word) \
+    word = word.replace(",", "") if re.fullmatch(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?", word) \
         else word
     if not _NUMBER.match(word) or len(word.split(".")[0].lstrip("+-")) > MAX_DIGITS:
         raise ValueError(gettext("Enter a number."))
