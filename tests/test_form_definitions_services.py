@@ -409,3 +409,42 @@ def test_macro_renders_fields_values_units_and_errors(render):
                                              "notes": "<b>a</b>\nb"})
     assert "No" in read and "98.5 %" in read and "&lt;b&gt;a&lt;/b&gt;" in read
     assert read.count("Not answered") == 5
+
+
+# ----- the shared importer ---------------------------------------------------------------------
+def test_import_spec_template_and_rows(tmp_path):
+    from openpyxl import Workbook
+
+    from app.services import xlsx_import as xi
+
+    spec = fd.import_spec(BALANCE, sheet_title="资产负债表")
+    assert [c.key for c in spec.columns] == ["total_assets", "liabilities", "equity",
+                                             "current_liabilities"]
+    assert [c.required for c in spec.columns] == [True, True, True, False]
+    template = str(tmp_path / "template.xlsx")
+    xi.write_template(spec, template)
+    from openpyxl import load_workbook
+
+    headers = [c.value for c in load_workbook(template).worksheets[0][1]]
+    assert headers[:2] == ["资产总计（万元）", "负债合计"]
+    wb = Workbook()
+    ws = wb.active
+    ws.append(headers)
+    ws.append([100, 60, 40, 10])
+    ws.append([100, 60, 41, 70])       # two rules broken
+    ws.append(["abc", None, 40, 1])    # a cell that fails, a required one empty
+    path = str(tmp_path / "data.xlsx")
+    wb.save(path)
+    result = xi.read(spec, path)
+    assert result.rows == [{"total_assets": "100.00", "liabilities": "60.00",
+                            "equity": "40.00", "current_liabilities": "10.00"}]
+    errors = [(e.row, e.column, e.message) for e in result.errors]
+    assert (3, "资产总计（万元）", "资产总计应等于负债与所有者权益之和") in errors
+    assert (3, "流动负债", "流动负债 must be ≤ 负债合计.") in errors
+    assert [e for e in errors if e[0] == 4 and e[1] == "资产总计（万元）"] == [
+        (4, "资产总计（万元）", "Enter a number.")]
+    assert len([e for e in errors if e[0] == 4 and e[1] == "负债合计"]) == 1
+    # A choice and a yes/no column take their labels.
+    survey = fd.import_spec(SURVEY)
+    assert "file" not in [c.key for c in survey.columns]
+    assert survey.column("size").kind.list_labels() == ["大型", "中型"]

@@ -671,7 +671,12 @@ def _parse(f: Field, value):
     # NUMBER
     if isinstance(value, bool):
         raise ValueError(gettext("Enter a number."))
-    word = repr(value) if isinstance(value, float) else str(value).strip()
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(gettext("Enter a number."))
+        word = format(value, "f")
+    else:
+        word = repr(value) if isinstance(value, float) else str(value).strip()
     word = word.replace(",", "") if re.fullmatch(r"[+-]?[0-9]{1,3}(,[0-9]{3})+(\.[0-9]*)?", word) \
         else word
     if not _NUMBER.match(word) or len(word.split(".")[0].lstrip("+-")) > MAX_DIGITS:
@@ -839,9 +844,64 @@ def export_row(definition, stored: Mapping | None) -> list:
     return [f.export_value((stored or {}).get(f.key)) for f in form.fields]
 
 
+class _Label:
+    """A label shown in the language current when str() is called (the importer matches
+    headers and choices in every UI language by rendering them under each locale)."""
+
+    def __init__(self, label, unit=None):
+        self.label, self.unit = label, unit
+
+    def __str__(self) -> str:
+        unit = text(self.unit)
+        return f"{text(self.label)}（{unit}）" if unit else text(self.label)
+
+    def __repr__(self) -> str:
+        return repr(str(self))
+
+
+def import_spec(definition, **spec_kwargs):
+    """An `app.services.xlsx_import.ImportSpec` for records of this form, one per row: the
+    shared importer's template (headers with units, required ones marked, drop-down lists),
+    reading, per-cell conversion and error report, then every row checked by `validate`
+    (bounds, rules). Attachment fields are left out. `spec_kwargs` go to ImportSpec
+    (sheet_title, validate_rows, max_rows...)."""
+    from app.services import xlsx_import as xi
+
+    form = load(definition)
+    columns = []
+    for f in form.fields:
+        if f.type == ATTACHMENT:
+            continue
+        kind = {
+            TEXT: lambda f: xi.Text(f.max_length),
+            TEXTAREA: lambda f: xi.Text(f.max_length),
+            INTEGER: lambda f: xi.Integer(f.min, f.max),
+            NUMBER: lambda f: xi.Number(f.places, f.min, f.max),
+            DATE: lambda f: xi.Date(),
+            CHOICE: lambda f: xi.Choice([(o.value, _Label(o.label)) for o in f.options]),
+            BOOLEAN: lambda f: xi.Boolean(),
+        }[f.type](f)
+        columns.append(xi.ImportColumn(f.key, _Label(f.label, f.unit), required=f.required,
+                                       kind=kind, hint=_Label(f.help) if f.help else None))
+
+    def validate_row(values):
+        clean, errors = validate(form, values)
+        # A required cell left empty, or one that failed conversion (None here), is already
+        # reported by the importer for its column.
+        for f in form.fields:
+            if f.required and values.get(f.key) is None and errors.get(f.key):
+                errors[f.key] = [m for m in errors[f.key] if m != gettext("Required.")]
+                if not errors[f.key]:
+                    del errors[f.key]
+        return clean, {key: "; ".join(messages) for key, messages in errors.items()}
+
+    return xi.ImportSpec(columns=columns, validate_row=validate_row, **spec_kwargs)
+
+
 __all__ = [
     "ATTACHMENT", "BOOLEAN", "CHOICE", "DATE", "FIELD_TYPES", "FORM_ERRORS", "INTEGER",
     "NUMBER", "RULE_KINDS", "TEXT", "TEXTAREA", "Field", "FormDefinition",
-    "FormDefinitionError", "Option", "Rule", "columns", "error_items", "export_row", "load",
+    "FormDefinitionError", "Option", "Rule", "columns", "error_items", "export_row",
+    "import_spec", "load",
     "raw_from_form", "text", "typed_values", "validate",
 ]
