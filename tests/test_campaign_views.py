@@ -398,6 +398,12 @@ def test_submit_complete_then_read_only(as_user, db_session, demo):
     assert ret.state == SUBMITTED and ret.submitted_on is not None
     assert ret.answers["certified_rate"] == "98.5" and ret.answers["accident"] is False
     assert sorted(f.slot for f in ret.files) == ["a1", "a2"]
+    # The files: the enterprise and the regulator of its jurisdiction, nobody else.
+    attachment_id = ret.files[0].attachment_id
+    assert p.get(f"/attachments/{attachment_id}").data == PDF
+    assert as_user("reg.power").get(f"/attachments/{attachment_id}").data == PDF
+    for other in ("ent.q", "reg.rental"):
+        assert as_user(other).get(f"/attachments/{attachment_id}").status_code in (403, 404)
     # Read-only until returned.
     r = p.get(f"/power/self-inspections/fill/{demo['return']}")
     assert r.status_code == 302 and "/show/" in r.location
