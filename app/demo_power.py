@@ -209,3 +209,5 @@ def load_power_demo(orgs: dict) -> None:
     engine.fire(case, "accept", engine.Actor(frozenset({engine.REGULATOR}),
                                              name=regulator.get_full_name(), user=regulator),
                 opinion="材料齐全，予以受理。")
+    from app.demo_campaign import load_campaign_demo
+    load_campaign_demo(users, orgs)

@@ -13,6 +13,7 @@ from conftest import api_token, bearer, ids
 
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
+from app.models.campaign import InspectionCampaign, InspectionReturn
 from app.models.content import Notification
 from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
@@ -75,6 +76,11 @@ def foreign(app, as_user, db_session):
     profile = PowerProfile(enterprise_id=k["ent_b"], enterprise_type="limited",
                            postal_address="鹏程通讯地址", postcode="518000")
     db_session.add_all([filing, report, extension, licence, licence_request, staff, profile])
+    # A self-inspection return of B (on the demo campaign) with a B marker in its answers.
+    campaign = db_session.query(InspectionCampaign).first()
+    inspection = InspectionReturn(campaign_id=campaign.id, enterprise_id=k["ent_b"],
+                                  answers={"problems": "鹏程自查问题"}, state="submitted")
+    db_session.add(inspection)
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -105,6 +111,8 @@ def foreign(app, as_user, db_session):
         "LicenceRequest": licence_request.id,
         "PowerStaff": staff.id,
         "PowerProfile": profile.id,
+        "InspectionReturn": inspection.id,
+        "InspectionCampaign": campaign.id,
     }
 
 
@@ -134,10 +142,12 @@ def _b_state(db_session, foreign) -> str:
     case = db_session.get(Application, foreign["Application"])
     sale = db_session.get(UsedCarSale, foreign["UsedCarSale"])
     staff = db_session.get(PowerStaff, foreign["PowerStaff"])
+    inspection = db_session.get(InspectionReturn, foreign["InspectionReturn"])
     data = [staff.status, staff.name, staff.id_number, staff.case_id,
             vehicle.plate, vehicle.state, vehicle.brand, case.state, case.version,
             sale.buyer_name, sale.price, sale.plate, sale.enterprise_id,
             case.assignee_id, len(case.history),
+            inspection.state, inspection.answers, inspection.opinion, inspection.version,
             ent.name, ent.uscc, ent.status, ent.contact_mobile, user.username, user.password,
             user.active, user.email, user.must_change_password, sorted(r.name for r in user.roles),
             role.name, role.description, sorted(str(p) for p in role.role.permissions),
@@ -176,7 +186,7 @@ def _fill(rule: str, pk, action="reset_password") -> str:
 OWN_SCOPED_VIEWS = {"Enterprise", "EnterpriseUser", "EnterpriseRole", "Attachment",
                     "AuditEvent", "Vehicle", "Application", "Job", "Inbox", "UsedCarSale",
                     "UsedCarFiling", "UsedCarReport", "Licence", "LicenceRequest",
-                    "PowerStaff", "PowerProfile"}
+                    "PowerStaff", "PowerProfile", "InspectionReturn"}
 
 
 def test_every_pk_route_refuses_another_enterprises_rows(app, as_user, db_session, foreign):

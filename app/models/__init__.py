@@ -3,6 +3,7 @@
 from app.models import (  # noqa: F401
     attachment,
     audit,
+    campaign,
     content,
     identity,
     job,

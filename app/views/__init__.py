@@ -274,3 +274,22 @@ def register_views(appbuilder) -> None:
     appbuilder.add_view(PersonnelView, s.MENU_POWER_PERSONNEL, label=_l("Personnel changes"),
                         icon="fa-user-edit", category=s.MENU_CAT_POWER)
     appbuilder.add_api(PowerStaffApi)
+    # Power-facility licensing (seed 002): self-inspection campaigns (P15).
+    from app.views.campaign import (
+        InspectionCampaignApi,
+        InspectionCampaignView,
+        InspectionReturnApi,
+        InspectionReturnView,
+    )
+    from app.views.campaign import register_todos as register_campaign_todos
+
+    appbuilder.add_view(InspectionCampaignView, s.MENU_CAMPAIGNS,
+                        label=_l("Self-inspection campaigns"), icon="fa-clipboard-check",
+                        category=s.MENU_CAT_POWER, category_label=_l("Power licensing"),
+                        category_icon="fa-bolt")
+    appbuilder.add_view(InspectionReturnView, s.MENU_CAMPAIGN_RETURNS,
+                        label=_l("Self-inspections"), icon="fa-clipboard-list",
+                        category=s.MENU_CAT_POWER)
+    appbuilder.add_api(InspectionCampaignApi)
+    appbuilder.add_api(InspectionReturnApi)
+    register_campaign_todos()
