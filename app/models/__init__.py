@@ -4,6 +4,7 @@ from app.models import (  # noqa: F401
     attachment,
     audit,
     content,
+    evaluation,
     identity,
     job,
     licence,
