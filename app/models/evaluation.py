@@ -20,18 +20,20 @@ evaluation (`app.services.evaluations.take_mobile_lock`):
     INSERT INTO evaluation_mobile_lock (mobile, until) VALUES (:m, :now + 5 days)
     ON CONFLICT (mobile) DO UPDATE SET until = excluded.until
         WHERE evaluation_mobile_lock.until <= :now
+    RETURNING mobile
 
-It changes one row (taken: no row yet, or the old lock has run out) or none (locked: the
-number evaluated less than 5 days ago). `until <= now` makes exactly 5 days enough and
-4 days 23:59:59 too little. It is the suggested "conditional UPDATE, else INSERT whose
-primary-key violation means locked" in a single statement, without a savepoint around the
-INSERT (PostgreSQL aborts the transaction on a unique violation; pysqlite's savepoints are
-unreliable) and atomic on both databases:
+It returns the row it inserted or updated (taken: no row yet, or the old lock has run out)
+or nothing (locked: the number evaluated less than 5 days ago; RETURNING rather than the
+row count, which psycopg 3 reports as -1 for this statement). `until <= now` makes exactly
+5 days enough and 4 days 23:59:59 too little. It is "a conditional UPDATE, else an INSERT
+whose primary-key violation means locked" in a single statement, without a savepoint around
+the INSERT (PostgreSQL aborts the transaction on a unique violation; pysqlite's savepoints
+are unreliable) and atomic on both databases:
 - PostgreSQL (READ COMMITTED): INSERT ... ON CONFLICT is guaranteed to end in an insert or
   a conflict, also under concurrency. Two transactions for one new number: the second
   waits on the first one's uncommitted key; when that commits, it takes the conflict path
-  and re-reads the committed row, whose `until` is in the future: no update, 0 rows,
-  refused. With an old, expired row, the first locks and updates it; the second waits for
+  and re-reads the committed row, whose `until` is in the future: no update, nothing
+  returned, refused. With an old, expired row, the first locks and updates it; the second waits for
   that row lock, re-checks `until <= now` on the new version (false) and changes nothing.
   If the first transaction rolls back (its evaluation failed), the second one wins.
 - SQLite: one writer at a time for the whole database, and the statement is atomic; a

@@ -31,7 +31,7 @@ from sqlalchemy.orm import lazyload
 
 from app.errors import DomainError
 from app.extensions import db
-from app.models.base import unscoped
+from app.models.base import authority_sectors, unscoped
 from app.models.evaluation import (
     ASPECTS,
     CHANNEL_QR,
@@ -43,6 +43,7 @@ from app.models.evaluation import (
     NAME_MAX,
     SATISFACTION,
     SATISFIED_FROM,
+    SECTOR,
     SERVICE,
     TITLE_MAX,
     Evaluation,
@@ -186,7 +187,9 @@ def take_mobile_lock(session, mobile: str, now: datetime.datetime) -> bool:
     stmt = stmt.on_conflict_do_update(index_elements=[table.c.mobile],
                                       set_={"until": stmt.excluded.until},
                                       where=table.c.until <= now)
-    return session.execute(stmt).rowcount == 1
+    # RETURNING names the row inserted or updated; nothing comes back when the lock is held.
+    # (rowcount is -1 for this statement with psycopg 3, so it is not used.)
+    return session.execute(stmt.returning(table.c.mobile)).first() is not None
 
 
 def locked_until(session, mobile: str) -> datetime.datetime | None:
@@ -286,6 +289,10 @@ def create_code(req: CodeRequest, user, now: datetime.datetime | None = None
     if not authority_id:
         raise EvaluationCodeError({"kind": gettext(
             "Only a user of an authority can generate evaluation codes.")})
+    if SECTOR not in authority_sectors(authority_id):
+        raise EvaluationCodeError({"kind": gettext(
+            "Only an authority supervising power-facility licensing can generate these "
+            "evaluation codes.")})
     kind = _text(req.kind)
     if kind not in CODE_KINDS:
         errors["kind"] = gettext("Choose per service or per matter.")
