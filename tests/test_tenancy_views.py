@@ -14,6 +14,7 @@ from conftest import api_token, bearer, ids
 from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
 from app.models.content import Notification
+from app.models.evaluation import Evaluation
 from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
 from app.models.org import Enterprise
@@ -59,7 +60,11 @@ def foreign(app, as_user, db_session):
     extension = ReportExtension(enterprise_id=k["ent_b"], kind="usedcar_monthly",
                                 period_key="2026-01", until=datetime.datetime(2026, 2, 28),
                                 reason="鹏程延期")
-    db_session.add_all([filing, report, extension])
+    # A service evaluation of enterprise B (not a TenantMixin table: scoped by the criteria
+    # of app/models/evaluation.py); its number and comment are B markers.
+    evaluation = Evaluation(enterprise_id=k["ent_b"], channel="todo", mobile="13900139002",
+                            satisfaction=1, aspects=[], comment="鹏程评价")
+    db_session.add_all([filing, report, extension, evaluation])
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -86,6 +91,7 @@ def foreign(app, as_user, db_session):
         "UsedCarFiling": filing.id,
         "UsedCarReport": report.id,
         "UsedCarOversight": extension.id,
+        "Evaluation": evaluation.id,
     }
 
 

@@ -77,7 +77,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    bindparam,
     event,
     false,
     or_,
@@ -257,32 +256,31 @@ class EvaluationMobileLock(Model):
 
 
 # ----- scope --------------------------------------------------------------------------------
-def _ids(values):
-    return bindparam(None, list(values), type_=Integer, expanding=True)
-
-
 def _criteria(entity, where):
     return with_loader_criteria(entity, where, include_aliases=True,
                                 propagate_to_loaders=False)
 
 
 def scope_criteria(scope) -> tuple:
-    """Loader criteria of the evaluation tables for a (non-admin) scope."""
+    """Loader criteria of the evaluation tables for a (non-admin) scope. Lambdas, so that
+    they apply to aliases too (FAB's API joins `code.title` as an alias); their closure
+    variables are plain ints and one list, bound as parameters."""
     if scope.kind == AUTHORITY:
         aid = scope.authority_id
-        codes = EvaluationCode.__table__
-        own_codes = select(codes.c.id).where(codes.c.authority_id == aid)
-        cases_here = jurisdiction_id_list(aid, SECTOR)
+        cases_here = list(jurisdiction_id_list(aid, SECTOR))
         return (
-            _criteria(Evaluation, or_(
-                Evaluation.case_id.isnot(None) & Evaluation.enterprise_id.in_(_ids(cases_here)),
-                Evaluation.code_id.in_(own_codes))),
-            _criteria(EvaluationCode, EvaluationCode.authority_id == aid),
+            _criteria(Evaluation, lambda cls: or_(
+                cls.case_id.isnot(None) & cls.enterprise_id.in_(cases_here),
+                cls.code_id.in_(select(EvaluationCode.__table__.c.id).where(
+                    EvaluationCode.__table__.c.authority_id == aid)))),
+            _criteria(EvaluationCode, lambda cls: cls.authority_id == aid),
         )
     if scope.kind == ENTERPRISE:
-        return (_criteria(Evaluation, Evaluation.enterprise_id == scope.enterprise_id),
-                _criteria(EvaluationCode, false()))
-    return (_criteria(Evaluation, false()), _criteria(EvaluationCode, false()))
+        eid = scope.enterprise_id
+        return (_criteria(Evaluation, lambda cls: cls.enterprise_id == eid),
+                _criteria(EvaluationCode, lambda cls: false()))
+    return (_criteria(Evaluation, lambda cls: false()),
+            _criteria(EvaluationCode, lambda cls: false()))
 
 
 @event.listens_for(Session, "do_orm_execute")

@@ -571,9 +571,9 @@ class EvaluationApi(AppModelRestApi):
     datamodel = SQLAInterface(Evaluation)
     class_permission_name = PV_EVALUATION
     include_route_methods = {"get", "get_list", "info"}
-    list_columns = ["id", "created_on", "satisfaction", "channel", "case_id",
-                    "case.reference", "enterprise_id", "enterprise.name", "code_id",
-                    "code.title", "mobile", "name", "aspects", "comment"]
+    list_columns = ["id", "created_on", "satisfaction", "channel", "case_id", "enterprise_id",
+                    "enterprise.name", "code_id", "code.title", "mobile", "name", "aspects",
+                    "comment"]
     show_columns = list_columns
     search_columns = ["created_on", "satisfaction", "channel", "code_id", "case_id",
                       "enterprise_id"]
