@@ -331,6 +331,8 @@ def test_power_regulator_generates_and_prints_codes(as_user, db_session):
     assert page.status_code == 200
     for title in ("许可受理窗口", "政务服务大厅咨询台", "承装（修、试）电力设施许可证新申请"):
         assert title in page.text
+    rows = _sheet(reg.get("/power/evaluation-codes/export/").data)
+    assert len(rows) == 5 and all(str(r[-1]).startswith("/public/evaluate/") for r in rows[1:])
     matter = reg.get("/power/evaluation-codes/list/?kind=matter").text
     assert "许可受理窗口" not in matter and "电力设施许可证延续" in matter
     assert reg.get("/power/evaluation-codes/generate").status_code == 200
@@ -386,6 +388,9 @@ def test_codes_of_another_authority_are_not_found(as_user, client, db_session):
     db_session.expire_all()
     assert db_session.get(EvaluationCode, code.id).active is True
     assert db_session.query(EvaluationCode).filter_by(title="租赁窗口").count() == 0
+    # Exports are scoped like the list: no codes of its own, an empty sheet.
+    assert len(_sheet(rental.get("/power/evaluation-codes/export/").data)) == 1
+    assert len(_sheet(as_user("auditor").get("/power/evaluation-codes/export/").data)) == 1
     for username in ("auditor", "ent.p"):  # no can_codes
         c = as_user(username)
         for url in ["/power/evaluation-codes/list/", "/power/evaluation-codes/generate", *urls]:

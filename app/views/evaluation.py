@@ -145,6 +145,7 @@ CODE_LABELS = {
     "created_on": _l("Generated on"),
     "authority.name": _l("Authority"),
     "id": _l("QR code"),
+    "path": _l("Link"),
 }
 
 
@@ -333,15 +334,18 @@ class EvaluationCodeView(AppModelView):
     datamodel = SQLAInterface(EvaluationCode)
     class_permission_name = PV_EVALUATION
     route_base = "/power/evaluation-codes"
-    base_permissions = ["can_codes"]
+    base_permissions = ["can_codes", "can_export"]
     method_permission_name = {"list": "codes", "generate": "codes", "qr": "codes",
-                              "qr_png": "codes", "toggle": "codes"}
-    include_route_methods = {"list", "generate", "qr", "qr_png", "toggle"}
+                              "qr_png": "codes", "toggle": "codes", "export": "export"}
+    include_route_methods = {"list", "generate", "qr", "qr_png", "toggle", "export"}
     list_title = _l("Evaluation QR codes")
     export_title = "evaluation-codes"
     label_columns = CODE_LABELS
     list_columns = ["title", "kind", "matter_label", "case.reference", "active", "created_on",
                     "id"]
+    export_columns = ["title", "kind", "matter_label", "case.reference", "active",
+                      "created_on", "path"]
+    export_formatters = {"kind": _code_kind}
     search_columns = ["title", "kind", "active", "created_on"]
     order_columns = ["title", "created_on"]
     base_order = ("id", "desc")
@@ -599,7 +603,7 @@ class EvaluationCodeApi(AppModelRestApi):
     datamodel = SQLAInterface(EvaluationCode)
     class_permission_name = PV_EVALUATION
     method_permission_name = {"get_list": "codes", "get": "codes", "info": "codes",
-                              "export": "codes", "post": "codes"}
+                              "export": "export", "post": "codes"}
     include_route_methods = {"get", "get_list", "info", "post"}
     list_columns = ["id", "kind", "title", "matter", "case_id", "active", "created_on",
                     "token"]
