@@ -209,5 +209,9 @@ def load_power_demo(orgs: dict) -> None:
     engine.fire(case, "accept", engine.Actor(frozenset({engine.REGULATOR}),
                                              name=regulator.get_full_name(), user=regulator),
                 opinion="材料齐全，予以受理。")
-    from app.demo_campaign import load_campaign_demo
+
+    from app.demo_campaign import load_campaign_demo  # P15 (自查)
+    from app.demo_evaluation import load_evaluation_demo  # P14 (好差评)
+
     load_campaign_demo(users, orgs)
+    load_evaluation_demo(users, orgs)

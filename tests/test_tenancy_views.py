@@ -15,6 +15,7 @@ from app.models.attachment import Attachment
 from app.models.audit import AuditEvent
 from app.models.campaign import InspectionCampaign, InspectionReturn
 from app.models.content import Notification
+from app.models.evaluation import Evaluation
 from app.models.identity import AppUser, EnterpriseRole
 from app.models.job import Job
 from app.models.org import Enterprise
@@ -81,6 +82,11 @@ def foreign(app, as_user, db_session):
     inspection = InspectionReturn(campaign_id=campaign.id, enterprise_id=k["ent_b"],
                                   answers={"problems": "鹏程自查问题"}, state="submitted")
     db_session.add(inspection)
+    # A service evaluation of enterprise B (not a TenantMixin table: scoped by the criteria
+    # of app/models/evaluation.py); its number and comment are B markers.
+    evaluation = Evaluation(enterprise_id=k["ent_b"], channel="todo", mobile="13900139002",
+                            satisfaction=1, aspects=[], comment="鹏程评价")
+    db_session.add(evaluation)
     job = Job(owner_id=k["users"]["ent.b"], enterprise_id=k["ent_b"], kind="export",
               title="secret-b.pdf", state="done", params="{}")
     db_session.add(job)
@@ -113,6 +119,7 @@ def foreign(app, as_user, db_session):
         "PowerProfile": profile.id,
         "InspectionReturn": inspection.id,
         "InspectionCampaign": campaign.id,
+        "Evaluation": evaluation.id,
     }
 
 

@@ -5,6 +5,7 @@ from app.models import (  # noqa: F401
     audit,
     campaign,
     content,
+    evaluation,
     identity,
     job,
     licence,

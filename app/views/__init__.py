@@ -293,3 +293,28 @@ def register_views(appbuilder) -> None:
     appbuilder.add_api(InspectionCampaignApi)
     appbuilder.add_api(InspectionReturnApi)
     register_campaign_todos()
+    # Power licensing (seed 002) P14: service evaluations (好差评): the enterprise's
+    # evaluation of an ended case (its inbox to-do), the public page of a QR code, the
+    # authority's codes and results.
+    from app.services import evaluations as evaluation_service
+    from app.services import inbox as inbox_service
+    from app.views.evaluation import (
+        EvaluationApi,
+        EvaluationCaseView,
+        EvaluationCodeApi,
+        EvaluationCodeView,
+        EvaluationView,
+        PublicEvaluationView,
+    )
+
+    appbuilder.add_view_no_menu(EvaluationCaseView)
+    appbuilder.add_view_no_menu(PublicEvaluationView)  # public: /public/evaluate/<token>
+    appbuilder.add_view(EvaluationView, s.MENU_EVALUATIONS, label=_l("Service evaluations"),
+                        icon="fa-star-half-alt", category=s.MENU_CAT_POWER,
+                        category_label=_l("Power licensing"), category_icon="fa-bolt")
+    appbuilder.add_view(EvaluationCodeView, s.MENU_EVALUATION_CODES,
+                        label=_l("Evaluation QR codes"), icon="fa-qrcode",
+                        category=s.MENU_CAT_POWER)
+    appbuilder.add_api(EvaluationApi)
+    appbuilder.add_api(EvaluationCodeApi)
+    inbox_service.register_todo_provider("evaluation", evaluation_service.todo_provider)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'power0003'
-down_revision = 'power0001'
+down_revision = "power0002"
 branch_labels = None
 depends_on = None
 
