@@ -102,7 +102,7 @@ def test_token_round_trip_and_refusals(app):
             verification.load(other)
         # Genuine signature, unknown kind or wrong shape: refused too.
         ours = URLSafeSerializer(app.config["SECRET_KEY"], salt=verification.SALT)
-        for payload in (["power_licence", 1, ""], ["vehicle", "1", ""], {"k": 1}):
+        for payload in (["no_such_kind", 1, ""], ["vehicle", "1", ""], {"k": 1}):
             with pytest.raises(verification.VerificationTokenError):
                 verification.load(ours.dumps(payload))
         with pytest.raises(ValueError):
