@@ -441,6 +441,23 @@ def _tenant_criteria(scope: TenantScope):
     return options
 
 
+# Tables scoped otherwise than by TenantMixin / OwnerMixin (e.g. evaluations, which a public
+# visitor may give without an enterprise) add their criteria here: fn(scope) -> options,
+# applied by the one hook below, cached with the rest per request and scope.
+_EXTRA_CRITERIA: dict = {}
+
+
+def register_scope_criteria(key: str, fn) -> None:
+    _EXTRA_CRITERIA[key] = fn
+
+
+def _all_criteria(scope) -> tuple:
+    options = list(_tenant_criteria(scope))
+    for fn in _EXTRA_CRITERIA.values():
+        options.extend(fn(scope))
+    return tuple(options)
+
+
 @event.listens_for(Session, "do_orm_execute")
 def _apply_tenant_scope(state):
     if not state.is_select or state.is_column_load:
@@ -452,7 +469,7 @@ def _apply_tenant_scope(state):
         return
     # Built once per request (or job) and scope: the jurisdiction lists do not change
     # within it (the cache is cleared after a commit).
-    options = _request_cached(("criteria", scope), lambda: tuple(_tenant_criteria(scope)))
+    options = _request_cached(("criteria", scope), lambda: _all_criteria(scope))
     state.statement = state.statement.options(*options)
 
 
@@ -465,6 +482,7 @@ __all__ = [
     "current_scope",
     "in_jurisdiction",
     "jurisdiction_filter",
+    "register_scope_criteria",
     "set_scope",
     "unscoped",
 ]

@@ -77,19 +77,17 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
     false,
     or_,
     select,
 )
-from sqlalchemy.orm import Session, relationship, with_loader_criteria
+from sqlalchemy.orm import relationship, with_loader_criteria
 
 from app.models.base import (
     AUTHORITY,
     ENTERPRISE,
-    _request_cached,
-    current_scope,
     jurisdiction_id_list,
+    register_scope_criteria,
 )
 
 SECTOR = "power"
@@ -283,17 +281,8 @@ def scope_criteria(scope) -> tuple:
             _criteria(EvaluationCode, lambda cls: false()))
 
 
-@event.listens_for(Session, "do_orm_execute")
-def _scope_evaluations(state):
-    if not state.is_select or state.is_column_load:
-        return
-    if state.execution_options.get("skip_tenant_scope"):
-        return
-    scope = current_scope()
-    if scope is None or scope.unrestricted:
-        return
-    options = _request_cached(("evaluation_criteria", scope), lambda: scope_criteria(scope))
-    state.statement = state.statement.options(*options)
+# Applied by the one scope hook of app/models/base.py.
+register_scope_criteria("evaluation", scope_criteria)
 
 
 __all__ = [

@@ -530,9 +530,9 @@ class LicenceRequestView(AppModelView):
         flash(gettext("Row added."), "success")
         return redirect(url_for(".tab", pk=pk, tab=ROW_TAB[kind]) + f"#{kind}")
 
-    @expose("/<int:pk>/rows/<kind>/<int:row_id>", methods=["GET", "POST"])
-    @has_access
-    def row_edit(self, pk, kind, row_id):
+    def _editable_row(self, pk, kind, row_id):
+        """(request, row kind, row) of an editable request, or a response refusing it: a
+        row of another request, kind or enterprise is a 404."""
         req = _request_or_404(pk)
         row_kind = ROW_KINDS.get(kind) or abort(404)
         row = db.session.get(row_kind.model, row_id)
@@ -542,7 +542,15 @@ class LicenceRequestView(AppModelView):
             _require_editable(req)
         except DomainError as exc:
             flash(str(exc), "danger")
-            return redirect(url_for(".tab", pk=pk, tab=ROW_TAB[kind]))
+            return req, row_kind, redirect(url_for(".tab", pk=pk, tab=ROW_TAB[kind]))
+        return req, row_kind, row
+
+    @expose("/<int:pk>/rows/<kind>/<int:row_id>", methods=["GET", "POST"])
+    @has_access
+    def row_edit(self, pk, kind, row_id):
+        req, row_kind, row = self._editable_row(pk, kind, row_id)
+        if not isinstance(row, row_kind.model):
+            return row
         form = row_kind.form(obj=row) if request.method == "GET" else row_kind.form()
         if request.method == "POST" and form.validate_on_submit():
             for name in row_kind.fields:
@@ -556,16 +564,9 @@ class LicenceRequestView(AppModelView):
     @expose("/<int:pk>/rows/<kind>/<int:row_id>/delete", methods=["POST"])
     @has_access
     def row_delete(self, pk, kind, row_id):
-        req = _request_or_404(pk)
-        row_kind = ROW_KINDS.get(kind) or abort(404)
-        row = db.session.get(row_kind.model, row_id)
-        if row is None or not _row_owner_ok(req, row_kind, row):
-            abort(404)
-        try:
-            _require_editable(req)
-        except DomainError as exc:
-            flash(str(exc), "danger")
-            return redirect(url_for(".tab", pk=pk, tab=ROW_TAB[kind]))
+        _req, row_kind, row = self._editable_row(pk, kind, row_id)
+        if not isinstance(row, row_kind.model):
+            return row
         db.session.delete(row)
         db.session.commit()
         flash(gettext("Row deleted."), "success")
