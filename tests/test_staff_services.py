@@ -412,7 +412,8 @@ def test_non_power_enterprise_cannot_open_a_personnel_change(ctx, db_session):
 
 def test_demo_join_case_is_under_review(db_session, ents):
     case = db_session.execute(select(Application).where(
-        Application.kind == wf.PERSONNEL, Application.enterprise_id == ents[ENT_P])).scalar_one()
+        Application.kind == wf.PERSONNEL, Application.enterprise_id == ents[ENT_P],
+        Application.state == "submitted")).scalar_one()
     row = db_session.get(PowerStaff, case.subject_id)
     assert case.state == engine.SUBMITTED and row.status == PROPOSED and row.name == "罗家豪"
 

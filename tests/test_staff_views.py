@@ -129,7 +129,8 @@ def test_enterprise_lists_with_totals_and_masked_ids(as_user, db_session, k):
     # The demo's join under review is listed (awaiting approval), with the open case.
     assert "罗家豪" in r.text and 'id="open-personnel-cases"' in r.text
     case = db_session.execute(select(Application).where(
-        Application.kind == wf.PERSONNEL, Application.enterprise_id == k["p"])).scalar_one()
+        Application.kind == wf.PERSONNEL, Application.enterprise_id == k["p"],
+        Application.state == "submitted")).scalar_one()
     assert case.reference in r.text
 
 
