@@ -170,8 +170,23 @@ def test_another_enterprise_and_anonymous_cannot_reach_a_request(app, db_session
     assert rental.get("/power/requests/new/new").status_code in (403, 404, 302)
 
 
-def test_regulator_reads_but_cannot_write_a_request(app, db_session, as_user):
+def test_regulator_never_sees_a_draft(app, db_session, as_user):
     req = _draft(db_session, P_USCC, "item_change")
+    pk = req.id
+    reg = as_user("reg.power")
+    assert reg.get(f"/power/requests/{pk}/tab/basic").status_code == 404
+    html = reg.get("/power/requests/list/").get_data(as_text=True)
+    assert f'/power/requests/show/{pk}"' not in html
+    from app.models.licence import LicenceRequest
+
+    q_request = db_session.query(LicenceRequest).filter_by(state="submitted").first().id
+    assert reg.get(f"/power/requests/{q_request}/tab/basic").status_code == 200
+
+
+def test_regulator_reads_but_cannot_write_a_request(app, db_session, as_user):
+    from app.models.licence import LicenceRequest
+
+    req = db_session.query(LicenceRequest).filter_by(state="submitted").first()
     pk = req.id
     reg = as_user("reg.power")
     assert reg.get(f"/power/requests/{pk}/tab/basic").status_code == 200
@@ -240,17 +255,29 @@ def _draft_id(app, uscc=P_USCC, matter="item_change"):
 
 
 def test_every_tab_renders_for_owner_and_regulator(app, as_user):
-    pk = _draft_id(app)
-    for who in ("ent.p", "reg.power", "auditor"):
+    """The owner edits its draft; a submitted request is read-only for everyone."""
+    draft = _draft_id(app)
+    submitted = _submitted_id(app)
+    for who, pk in (("ent.p", draft), ("ent.q", submitted), ("reg.power", submitted),
+                    ("auditor", submitted)):
         c = as_user(who)
         for tab in ("start", "basic", "technical", "safety", "staff", "electricians",
                     "projects", "materials", "check"):
             resp = c.get(f"/power/requests/{pk}/tab/{tab}")
             assert resp.status_code == 200, (who, tab)
             html = resp.get_data(as_text=True)
-            if who != "ent.p":
+            if pk == submitted:
                 assert 'id="tab-save"' not in html and "-add-form" not in html
-    assert as_user("ent.p").get(f"/power/requests/{pk}/tab/changes").status_code == 404
+                assert 'id="staff-form"' not in html
+    assert as_user("ent.p").get(f"/power/requests/{draft}/tab/changes").status_code == 404
+
+
+def _submitted_id(app):
+    with app.app_context():
+        from app.extensions import db
+        from app.models.licence import LicenceRequest
+
+        return db.session.query(LicenceRequest).filter_by(state="submitted").one().id
 
 
 def test_safety_lead_with_history_rows_add_edit_delete(app, db_session):

@@ -25,6 +25,7 @@ import datetime
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose
+from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext
@@ -110,6 +111,7 @@ SECTION_TAB = {"category": "start", "basic": "basic", "technical": "technical",
                "safety": "safety", "staff": "staff", "electricians": "electricians",
                "projects": "projects", "changes": "changes", "matter": "matter",
                "materials": "materials"}
+PRIVATE_STATES = (DRAFT, "abandoned")
 SUBMITTER_SLOTS = ("legal_statement", "delegation", "delegate_id", "merger_docs", "split_docs")
 
 
@@ -124,7 +126,23 @@ def _request_or_404(pk: int) -> LicenceRequest:
     found = db.session.get(LicenceRequest, pk)  # scoped: a foreign id is None
     if found is None:
         abort(404)
+    # A draft is the enterprise's own business until it is submitted.
+    if found.state in PRIVATE_STATES and \
+            getattr(g.user, "enterprise_id", None) != found.enterprise_id:
+        abort(404)
     return found
+
+
+class FilterSubmittedForAuthorities(BaseFilter):
+    """Authorities list submitted and closed requests, never an enterprise's drafts."""
+
+    name = "Submitted"
+    arg_name = "submitted_only"
+
+    def apply(self, query, value):
+        if getattr(g.user, "enterprise_id", None):
+            return query
+        return query.filter(LicenceRequest.state.notin_(PRIVATE_STATES))
 
 
 def editable(req: LicenceRequest) -> bool:
@@ -247,7 +265,8 @@ class LicenceRequestView(AppModelView):
     search_columns = ["matter", "state", "route", "created_on", "submitted_on"]
     order_columns = ["id", "created_on", "submitted_on"]
     base_order = ("id", "desc")
-    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None]]
+    base_filters = [["enterprise_id", FilterInTenantScope, lambda: None],
+                    ["state", FilterSubmittedForAuthorities, lambda: None]]
     export_title = "licence-applications"
     export_formatters = {"matter_label": str, "state_label": str, "route_label": str}
 
