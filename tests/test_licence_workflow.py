@@ -410,3 +410,35 @@ def test_staged_case_through_the_application_api(app, db_session):
     assert resp.status_code == 200 and resp.get_json()["state"] == "approved"
     data = client.get("/api/v1/licence/", headers=bearer(q)).get_json()
     assert data["count"] == 1 and data["result"][0]["version"] == 1
+
+
+def test_returned_for_correction_then_resubmitted_through_the_pages(app, db_session):
+    """补正: the regulator returns a case at acceptance; the enterprise's pages are editable
+    again and the same submit button resubmits it; the clock restarts."""
+    from app.workflows import engine
+    from app.workflows import licence as wf
+    from tests.conftest import logged_in
+
+    _approve_q(db_session)
+    req = _licence_request(db_session, Q_USCC, "ent.q", "replacement",
+                           details={"reason": "damaged", "explanation": "水浸"})
+    case = wf.submit_request(req, _enterprise(db_session, "ent.q"))
+    engine.fire(case, "return", _regulator(db_session), opinion="请补充损毁情况说明。")
+    pk, case_id = req.id, case.id
+    db_session.commit()
+    c = logged_in(app, "ent.q")
+    html = c.get(f"/power/requests/{pk}/tab/matter").get_data(as_text=True)
+    assert 'id="tab-save"' in html
+    resp = c.post(f"/power/requests/{pk}/tab/matter", data={
+        "reason": "damaged", "explanation": "2026年7月台风水浸，证书正本损毁。"})
+    assert resp.status_code == 302
+    resp = c.post(f"/power/requests/{pk}/submit")
+    assert resp.status_code == 302 and resp.location.endswith(f"/applications/show/{case_id}")
+    db_session.expire_all()
+    from app.models.workflow import Application
+
+    case = db_session.get(Application, case_id)
+    assert case.state == "submitted" and case.history[-1].name == "resubmit"
+    assert case.stage_deadline is not None
+    html = c.get(f"/power/requests/{pk}/tab/matter").get_data(as_text=True)
+    assert 'id="tab-save"' not in html
