@@ -213,10 +213,11 @@ def test_issuing_authority_is_the_rental_authority_that_approved(db_session):
     filing = db_session.get(RentalFiling, rows["filing"])
     assert "广东省交通运输厅" in _text(certificates.enterprise_certificate_pdf(filing))
     # An applicant without approvals: two authorities hold the rental sector for all of
-    # Guangdong, so it cannot be told; an approval by reg.rental settles it, and a later one
-    # by an authority without the rental sector does not count.
+    # Guangdong, but the audit office reviews nothing, so the transport department issues;
+    # an approval by reg.rental confirms it, and a later one by an authority without the
+    # rental sector does not count.
     applicant = db_session.query(Enterprise).filter_by(uscc=DEMO_APPLICANT_USCC).one().id
-    assert certificates.issuing_authority(applicant) is None
+    assert certificates.issuing_authority(applicant) == "广东省交通运输厅"
     _approve(db_session, applicant, "reg.rental")
     _approve(db_session, applicant, "reg.usedcar")
     assert certificates.issuing_authority(applicant) == "广东省交通运输厅"
@@ -224,13 +225,24 @@ def test_issuing_authority_is_the_rental_authority_that_approved(db_session):
 
 def test_issuing_authority_falls_back_to_the_closest_rental_authority(db_session):
     from app.demo_rental import DEMO_APPLICANT_USCC
+    from app.models.identity import AppUser
     from app.models.org import Authority, Enterprise, Sector
+    from app.security import ROLE_REGULATOR
 
     applicant = db_session.query(Enterprise).filter_by(uscc=DEMO_APPLICANT_USCC).one()
     rental = db_session.query(Sector).filter_by(code="rental").one()
-    assert certificates.issuing_authority(applicant.id) is None  # two cover Guangdong
-    db_session.add(Authority(name="广州市交通运输局", region_code="440100", region_prefix="4401",
-                             sectors=[rental]))
+    assert certificates.issuing_authority(applicant.id) == "广东省交通运输厅"
+    city = Authority(name="广州市交通运输局", region_code="440100", region_prefix="4401",
+                     sectors=[rental])
+    db_session.add(city)
+    db_session.commit()
+    # An authority nobody reviews for is no issuer; once it has a regulator, the closest wins.
+    assert certificates.issuing_authority(applicant.id) == "广东省交通运输厅"
+    reviewer = db_session.query(AppUser).filter_by(username="reg.rental").one()
+    sm_role = db_session.query(type(reviewer.roles[0])).filter_by(name=ROLE_REGULATOR).one()
+    db_session.add(AppUser(username="reg.gz", first_name="广", last_name="州",
+                           email="reg.gz@regportal.local", active=True, password="x",
+                           authority_id=city.id, roles=[sm_role]))
     db_session.commit()
     assert certificates.issuing_authority(applicant.id) == "广州市交通运输局"
 

@@ -442,3 +442,28 @@ def test_returned_for_correction_then_resubmitted_through_the_pages(app, db_sess
     assert case.stage_deadline is not None
     html = c.get(f"/power/requests/{pk}/tab/matter").get_data(as_text=True)
     assert 'id="tab-save"' not in html
+
+
+def test_a_draft_follows_the_licence_when_another_matter_is_approved_first(db_session):
+    """A licence-item change drafted against version 1 is submitted after a registration
+    change made version 2: it is checked and applied against version 2 (found by the walk:
+    the decision used to be refused as "no longer in force")."""
+    from app.services import licences
+    from app.workflows import licence as wf
+
+    _approve_q(db_session)
+    q = _ent(db_session, Q_USCC)
+    v1 = licences.current_licence(q.id)
+    draft = _licence_request(db_session, Q_USCC, "ent.q", "item_change",
+                             categories={"install": 5, "test": 5})
+    db_session.commit()
+    assert draft.licence_id == v1.id
+    _lifecycle(db_session, "registration_change", details={
+        "before": {"name": q.name}, "changes": {"name": "广州南沙明珠电力集团有限公司"}})
+    v2 = licences.current_licence(q.id)
+    case = wf.submit_request(draft, _enterprise(db_session, "ent.q"))
+    assert draft.licence_id == v2.id
+    _approve(db_session, case)
+    v3 = licences.current_licence(q.id)
+    assert (v3.version, v3.previous_id, v3.categories) == (3, v2.id, {"install": 5, "test": 5})
+    assert v3.holder_name == "广州南沙明珠电力集团有限公司"

@@ -82,7 +82,7 @@ ENTERPRISE_TYPES = {
     "joint_stock": _l("Joint-stock company"),
     "limited": _l("Limited liability company"),
     "foreign": _l("Foreign-invested enterprise"),
-    "other": _l("Other"),
+    "other": _l("Other type of enterprise"),
 }
 
 # Licence versions.

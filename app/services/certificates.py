@@ -61,8 +61,9 @@ def _date(value) -> str:
 def issuing_authority(enterprise_id: int, sector: str = RENTAL_SECTOR) -> str | None:
     """The name of the authority that issues the enterprise's certificates in `sector`: the
     authority (holding that sector) of the last reviewer who approved one of the
-    enterprise's cases; else the one authority of the sector whose region covers the
-    enterprise most closely, when there is exactly one. None when it cannot be told."""
+    enterprise's cases; else the one reviewing authority of the sector (one with a user who
+    may review cases, not an audit office) whose region covers the enterprise most closely,
+    when there is exactly one. None when it cannot be told."""
     from app.models.identity import AppUser
     from app.models.org import Authority, Enterprise, Sector
     from app.models.workflow import Application, TransitionLog
@@ -89,9 +90,17 @@ def issuing_authority(enterprise_id: int, sector: str = RENTAL_SECTOR) -> str | 
         ).scalar_one_or_none()
         if not region:
             return None
+        from flask_appbuilder.security.sqla.models import Role, assoc_user_role
+
+        from app.security import ROLE_REGULATOR
+
+        reviewing = (select(AppUser.authority_id)
+                     .join(assoc_user_role, assoc_user_role.c.user_id == AppUser.id)
+                     .join(Role, Role.id == assoc_user_role.c.role_id)
+                     .where(Role.name == ROLE_REGULATOR, AppUser.authority_id.isnot(None)))
         candidates = db.session.execute(
             select(Authority.name, Authority.region_prefix)
-            .where(Authority.id.in_(sector_authorities))
+            .where(Authority.id.in_(sector_authorities), Authority.id.in_(reviewing))
         ).all()
     covering = [(len(prefix or ""), name) for name, prefix in candidates
                 if region.startswith(prefix or "")]

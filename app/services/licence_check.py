@@ -66,9 +66,18 @@ SECTIONS = {
     "materials": _l("Materials"),
 }
 
-CONDITION_ITEMS = ("technical_staff", "senior_staff", "intermediate_staff", "electricians",
-                   "special_electricians", "lead_years", "lead_title", "projects",
-                   "project_years", "project_kv")
+CONDITION_ITEMS = {
+    "technical_staff": _l("Technical staff (people)"),
+    "senior_staff": _l("Of them with a senior title"),
+    "intermediate_staff": _l("Of them with an intermediate or senior title"),
+    "electricians": _l("Electricians (people)"),
+    "special_electricians": _l("Electricians in cable, relay or testing work"),
+    "lead_years": _l("Technical lead: years in power engineering"),
+    "lead_title": _l("Technical lead: title at least (1 junior, 2 intermediate, 3 senior)"),
+    "projects": _l("Completed projects"),
+    "project_years": _l("Projects counted within (years)"),
+    "project_kv": _l("Projects of at least (kV)"),
+}
 TITLE_RANK = {"none": 0, "junior": 1, "intermediate": 2, "senior": 3}
 RANK_LABELS = {1: _l("a junior title"), 2: _l("an intermediate title"),
                3: _l("a senior title")}

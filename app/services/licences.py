@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 
-from flask import current_app
 from flask_babel import format_date, gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, update
@@ -75,6 +74,23 @@ def current_licence(enterprise_id: int) -> Licence | None:
         .order_by(Licence.id.desc())).scalars().first()
 
 
+def current_version_for(request: LicenceRequest) -> Licence | None:
+    """The version in force of the licence a request is about. A draft started before
+    another matter was approved names the older version; it follows the licence (same
+    number), so it is checked, shown and applied against what is in force now."""
+    licence = request.licence
+    if licence is None:
+        return None
+    if licence.status == CURRENT:
+        return licence
+    found = db.session.execute(
+        select(Licence).where(Licence.number == licence.number, Licence.status == CURRENT)
+    ).scalar_one_or_none()
+    if found is not None:
+        request.licence = found
+    return found
+
+
 def versions(number: str) -> list[Licence]:
     return list(db.session.execute(
         select(Licence).where(Licence.number == number).order_by(Licence.version.desc())
@@ -102,8 +118,8 @@ def apply_request(request: LicenceRequest, case, today: datetime.date | None = N
             matter=NEW, case_id=case.id, **_holder(enterprise))
         db.session.add(licence)
     else:
-        previous = request.licence
-        if previous is None or previous.status != CURRENT:
+        previous = current_version_for(request)
+        if previous is None:
             raise LicenceNotFoundError(gettext(
                 "The licence this application is about is no longer in force."))
         if request.matter == REGISTRATION_CHANGE:
@@ -167,7 +183,14 @@ def _publish_replacement_notice(licence: Licence, reason: str | None, today) -> 
                      "%(what)s; the paper of the earlier issue is void. A replacement was "
                      "issued on %(date)s.", number=licence.number, holder=licence.holder_name,
                      categories=licence.categories_text, what=what, date=today.isoformat()),
-        category="notice", sector_id=sector.id if sector else None, published_on=today))
+        category="notice", sector_id=sector.id if sector else None, published_on=today,
+        publisher_name=_issuer(licence.enterprise_id)))
+
+
+def _issuer(enterprise_id: int) -> str | None:
+    from app.services.certificates import issuing_authority
+
+    return issuing_authority(enterprise_id, SECTOR)
 
 
 def close_request(request: LicenceRequest) -> None:
@@ -242,13 +265,10 @@ def reopen_request(request: LicenceRequest) -> None:
 def certificate_pdf(licence: Licence) -> bytes:
     token = v.token_for(DOCUMENT_KIND, licence.id, licence.version)
     url = v.verify_url(token)
-    from app.services.certificates import issuing_authority
-
     return render_pdf(
         "pdf/power_licence.html", licence=licence, title=str(CERTIFICATE_TITLE),
         categories=_category_lines(licence.categories), verify_url=url,
-        qr=v.qr_data_uri(url), authority=issuing_authority(licence.enterprise_id, SECTOR)
-        or current_app.config.get("POWER_LICENCE_AUTHORITY", ""),
+        qr=v.qr_data_uri(url), authority=_issuer(licence.enterprise_id) or "",
         issued=format_date(licence.issued_on, "long"),
         expires=format_date(licence.expires_on, "long"),
         printed_on=format_date(datetime.date.today(), "long"))

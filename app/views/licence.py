@@ -31,8 +31,8 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import SelectField
-from wtforms.validators import InputRequired
+from wtforms import IntegerField, SelectField, StringField, ValidationError
+from wtforms.validators import InputRequired, NumberRange
 
 from app.errors import DomainError
 from app.extensions import db
@@ -692,10 +692,15 @@ class LicenceRequestView(AppModelView):
             reasons = getattr(exc, "reasons", None)
             flash("；".join(str(r) for r in reasons) if reasons else str(exc), "danger")
             return redirect(url_for(".tab", pk=pk, tab="check"))
-        flash(gettext("Submitted: case %(ref)s is in the authority's queue (accepted within "
-                      "%(days)s working days).", ref=case.reference,
-                      days=engine.workflow_for(case.kind).stage_limit_for(
-                          case.variant, engine.SUBMITTED).days), "success")
+        days = engine.workflow_for(case.kind).stage_limit_for(case.variant,
+                                                              engine.SUBMITTED).days
+        if days:
+            flash(gettext("Submitted: case %(ref)s is in the authority's queue (accepted "
+                          "within %(days)s working days).", ref=case.reference, days=days),
+                  "success")
+        else:
+            flash(gettext("Submitted: case %(ref)s is in the authority's queue and is "
+                          "handled today.", ref=case.reference), "success")
         return redirect(url_for("ApplicationView.show", pk=case.id))
 
     @expose("/<int:pk>/abandon", methods=["POST"])
@@ -933,16 +938,38 @@ class LicenceConditionView(AppModelView):
     order_columns = ["category", "level", "item"]
     base_order = ("id", "asc")
     export_title = "licence-conditions"
-    formatters_columns = {"category": lambda v: CATEGORIES.get(v, v)}
+    formatters_columns = {
+        "category": lambda v: CATEGORIES.get(v, v),
+        "level": lambda v: LEVELS.get(v, v),
+        "item": lambda v: licence_check.CONDITION_ITEMS.get(v, v),
+        "waived_in_ftz": lambda v: gettext("Yes") if v else gettext("No"),
+    }
     add_form_extra_fields = edit_form_extra_fields = {
         "category": SelectField(_l("Category"), choices=list(CATEGORIES.items()),
                                 validators=[InputRequired()]),
         "level": SelectField(_l("Level"), coerce=int,
                              choices=[(k, v) for k, v in LEVELS.items()],
                              validators=[InputRequired()]),
-        "item": SelectField(_l("Item"), choices=[(i, i) for i in licence_check.CONDITION_ITEMS],
+        "item": SelectField(_l("Item"), choices=list(licence_check.CONDITION_ITEMS.items()),
                             validators=[InputRequired()]),
+        "minimum": IntegerField(_l("Minimum"),
+                                validators=[InputRequired(), NumberRange(min=0, max=100000)]),
+        "waived_in_ftz": SelectField(_l("Waived in the FTZ pilot"), coerce=int,
+                                     choices=[(0, _l("No")), (1, _l("Yes"))]),
     }
+
+
+def _upper_compact(value):
+    from app.services import cn_codes
+
+    return cn_codes.compact(value) if isinstance(value, str) else value
+
+
+def _valid_uscc(form, field):
+    from app.services import cn_codes
+
+    if not cn_codes.uscc_valid(field.data):
+        raise ValidationError(gettext("Not a valid unified social credit code."))
 
 
 class CreditRecordView(AppModelView):
@@ -964,6 +991,8 @@ class CreditRecordView(AppModelView):
     export_title = "credit-register"
     export_formatters = {"rating_label": str}
     add_form_extra_fields = edit_form_extra_fields = {
+        "uscc": StringField(_l("Unified social credit code"), filters=[_upper_compact],
+                            validators=[InputRequired(), _valid_uscc]),
         "rating": SelectField(_l("Credit rating"), choices=list(CREDIT_RATINGS.items()),
                               validators=[InputRequired()]),
     }

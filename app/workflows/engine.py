@@ -113,6 +113,7 @@ class Transition:
     starts_clock: bool = False   # (re)starts the statutory time limit
     decides: bool = False        # a final decision (approve / reject)
     style: str = "default"       # button style in the UI
+    listed: bool = True          # offered as a button on the case page (else fired elsewhere)
 
     def __post_init__(self):
         object.__setattr__(self, "roles", frozenset(self.roles))
@@ -191,7 +192,7 @@ class Workflow:
     def available(self, case: Application, actor: Actor) -> list[Transition]:
         """Transitions this actor could fire now (guards not evaluated)."""
         return [t for t in self.transitions
-                if case.state in t.sources and t.roles & _reach(case, actor)]
+                if case.state in t.sources and t.roles & _reach(case, actor) and t.listed]
 
 
 REGISTRY: dict[str, Workflow] = {}

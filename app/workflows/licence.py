@@ -270,7 +270,8 @@ def _licence_workflow(matter: str) -> Workflow:
             effects=[apply_approved], decide_guards=[tolerance_supplied],
             submit_effects=[mark_submitted], end_effects=[close], withdraw_effects=[reopen],
             extra=[Transition("supply", AWAITING_REVIEW, None, {ENTERPRISE},
-                              label=_l("Supply missing materials"), guards=(can_supply,))]),
+                              label=_l("Supply missing materials"), guards=(can_supply,),
+                              listed=False)]),
         time_limit=WorkingDays(total),
         variants={variant: WorkingDays(days) for variant, days in variants.items()},
         title=_title, fields=PAYLOAD_LABELS, sector=SECTOR,
@@ -290,6 +291,9 @@ def submit_request(request: LicenceRequest, actor) -> Application:
         return engine.fire(request.case, "resubmit", actor, payload=case_payload(request))
     if request.state != DRAFT:
         raise LicenceRequestError(gettext("This application has already been submitted."))
+    if request.matter != NEW and licences.current_version_for(request) is None:
+        raise LicenceRequestError(gettext(
+            "The licence this application is about is no longer in force."))
     found = licence_check.findings(request)
     if found:
         raise LicenceRequestError(gettext(
