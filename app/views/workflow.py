@@ -109,6 +109,7 @@ class ApplicationView(AppModelView):
             self.show_template, case=case, workflow=workflow,
             transitions=workflow.available(case, actor),
             can_claim=engine.REGULATOR in actor.roles and case.state in engine.OPEN_STATES,
+            reviewer=engine.REGULATOR in actor.roles,
             states=engine.CASE_STATE_LABELS, title=self.show_title)
 
     @expose("/transition/<int:pk>", methods=["POST"])
@@ -165,8 +166,9 @@ class ReviewQueueView(ApplicationView):
     list_title = _l("Review queue")
     list_template = "workflow/queue.html"
     export_title = "review-queue"
-    list_columns = ["reference", "title", "kind_label", "enterprise.name", "submitted_on",
-                    "deadline", "overdue", "assignee"]
+    # The state names the stage of a staged review (待受理 / 审查中 / 待决定).
+    list_columns = ["reference", "title", "kind_label", "enterprise.name", "state_label",
+                    "submitted_on", "deadline", "overdue", "assignee"]
     base_order = ("deadline", "asc")
     base_filters = [["enterprise_id", FilterInTenantScope, lambda: None],
                     ["state", FilterQueueTab, lambda: None]]

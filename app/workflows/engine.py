@@ -332,8 +332,11 @@ def _fire(workflow: Workflow, case: Application, t: Transition, actor: Actor, *,
                                                action=t.label or t.name))
     opinion = (opinion or "").strip() or None
     if t.needs_opinion and not opinion:
-        raise OpinionRequiredError(gettext("Please give an opinion: the applicant will "
-                                           "read it."))
+        if REGULATOR in actor.roles:
+            raise OpinionRequiredError(gettext("Please give an opinion: the applicant will "
+                                               "read it."))
+        raise OpinionRequiredError(gettext("Please give a reason: the authority will read "
+                                           "it."))
     attachments = list(attachments)
     context = {"payload": payload if payload is not None else dict(case.payload or {}),
                "transition": t, "new": new, "attachments": attachments}
