@@ -40,7 +40,6 @@ from app.models.licence import (
     CANCELLATION,
     CATEGORIES,
     CREDIT_RATINGS,
-    CURRENT,
     DRAFT,
     FULL_MATTERS,
     ITEM_CHANGE,
@@ -52,7 +51,6 @@ from app.models.licence import (
     REGISTRATION_CHANGE,
     RENEWAL,
     REPLACEMENT,
-    REQUEST_STATES,
     ROUTE_NORMAL,
     ROUTE_TOLERANCE,
     ROUTES,
@@ -1013,5 +1011,5 @@ class CreditRecordView(AppModelView):
         self._check(item)
 
 
-__all__ = ["CURRENT", "CreditRecordView", "LicenceApi", "LicenceConditionView",
-           "LicenceRequestView", "LicenceView", "PowerHomeView", "REQUEST_STATES"]
+__all__ = ["CreditRecordView", "LicenceApi", "LicenceConditionView", "LicenceRequestView",
+           "LicenceView", "PowerHomeView"]
