@@ -288,7 +288,7 @@ def jurisdiction_size(authority_id: int, sector: str | None = None) -> int:
     return size
 
 
-def _authority_shape(authority_id: int, sector: str | None):
+def authority_shape(authority_id: int, sector: str | None):
     """(region prefix, sector ids) of an authority's jurisdiction, for the EXISTS form."""
     from app.models.org import Authority, Sector, authority_sector
 
@@ -311,7 +311,7 @@ def _authority_shape(authority_id: int, sector: str | None):
 
 
 @functools.cache
-def _jurisdiction_aliases():
+def jurisdiction_aliases():
     """enterprise_sector and enterprise as aliases: never auto-correlated with the same
     tables of the outer query."""
     from app.models.org import Enterprise, enterprise_sector
@@ -326,8 +326,8 @@ def jurisdiction_filter(column, authority_id: int, sector: str | None = None):
         return column.in_(_id_list(jurisdiction_id_list(authority_id, sector)))
     from sqlalchemy import exists
 
-    prefix, sector_ids = _authority_shape(authority_id, sector)
-    es, ent = _jurisdiction_aliases()
+    prefix, sector_ids = authority_shape(authority_id, sector)
+    es, ent = jurisdiction_aliases()
     return exists().where(es.c.enterprise_id == column, es.c.sector_id.in_(sector_ids),
                           ent.c.id == column, ent.c.region_code.startswith(prefix))
 

@@ -77,6 +77,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    exists,
     false,
     or_,
     select,
@@ -86,7 +87,8 @@ from sqlalchemy.orm import relationship, with_loader_criteria
 from app.models.base import (
     AUTHORITY,
     ENTERPRISE,
-    jurisdiction_id_list,
+    authority_shape,
+    jurisdiction_aliases,
     register_scope_criteria,
 )
 
@@ -262,13 +264,18 @@ def _criteria(entity, where):
 def scope_criteria(scope) -> tuple:
     """Loader criteria of the evaluation tables for a (non-admin) scope. Lambdas, so that
     they apply to aliases too (FAB's API joins `code.title` as an alias); their closure
-    variables are plain ints and one list, bound as parameters."""
+    variables are plain values (ints, a string, a short list), bound as parameters. The
+    jurisdiction is the EXISTS form of app.models.base (no id list of a provincial
+    jurisdiction fetched per request: the evaluation table is small)."""
     if scope.kind == AUTHORITY:
         aid = scope.authority_id
-        cases_here = list(jurisdiction_id_list(aid, SECTOR))
+        prefix, sector_ids = authority_shape(aid, SECTOR)
+        es, ent = jurisdiction_aliases()
         return (
             _criteria(Evaluation, lambda cls: or_(
-                cls.case_id.isnot(None) & cls.enterprise_id.in_(cases_here),
+                cls.case_id.isnot(None) & exists().where(
+                    es.c.enterprise_id == cls.enterprise_id, es.c.sector_id.in_(sector_ids),
+                    ent.c.id == cls.enterprise_id, ent.c.region_code.startswith(prefix)),
                 cls.code_id.in_(select(EvaluationCode.__table__.c.id).where(
                     EvaluationCode.__table__.c.authority_id == aid)))),
             _criteria(EvaluationCode, lambda cls: cls.authority_id == aid),
