@@ -37,7 +37,8 @@ from bench.common import login, prepare, timed  # noqa: E402
 from bench.usedcar import _bulk  # noqa: E402
 
 USCC_PREFIX = "91449"  # seeded power enterprises only
-DISTRICTS = ("440103", "440104", "440105", "440106", "440111", "440112", "440113")
+DISTRICTS = {"440103": "荔湾区", "440104": "越秀区", "440105": "海珠区", "440106": "天河区",
+             "440111": "白云区", "440112": "黄埔区", "440113": "番禺区"}
 PAGE_SIZE = 25
 COUNT_CAP = 10_000
 KINDS = ("low_voltage", "high_voltage", "cable", "relay", "test")
@@ -59,7 +60,14 @@ def seed(db, n_ent: int, n_elec: int, n_versions: int) -> None:
         print(f"  reusing {have} seeded power enterprises", file=sys.stderr)
         return
     t0 = time.perf_counter()
+    from app.models.org import Region
+
+    for code, name in DISTRICTS.items():  # the districts the enterprises are registered in
+        if db.session.get(Region, code) is None:
+            db.session.add(Region(code=code, name=name))
+    db.session.commit()
     power = db.session.query(Sector).filter_by(code="power").one().id
+    codes = list(DISTRICTS)
     now = datetime.datetime(2026, 11, 1)
     mark = "%s" if pg else "?"
     raw = engine.raw_connection()
@@ -70,7 +78,7 @@ def seed(db, n_ent: int, n_elec: int, n_versions: int) -> None:
         _bulk(cur, pg, "enterprise", "name, uscc, region_code, status, legal_representative, "
               "address, created_on",
               ((f"广东测试{i:05d}电力工程有限公司", f"{USCC_PREFIX}{i:013d}",
-                DISTRICTS[i % len(DISTRICTS)], "active", f"法人{i}", f"广州市测试路{i}号", now)
+                codes[i % len(codes)], "active", f"法人{i}", f"广州市测试路{i}号", now)
                for i in range(n_ent)))
         cur.execute(f"SELECT id FROM enterprise WHERE uscc LIKE {mark} ORDER BY id",
                     (USCC_PREFIX + "%",))
