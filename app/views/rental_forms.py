@@ -44,7 +44,7 @@ from wtforms.validators import (
 
 from app.extensions import db
 from app.models.org import Region
-from app.services import cn_codes  # noqa: E402  (sorted below by ruff)
+from app.services import cn_codes
 
 MAX_PREMISES = 50
 MAX_FILES = 10
