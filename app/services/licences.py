@@ -34,7 +34,6 @@ from app.models.licence import (
     SUPERSEDED,
     Licence,
     LicenceRequest,
-    PowerProfile,
     categories_text,
     registration_change_allowed,
 )
@@ -315,8 +314,3 @@ def resolve(obj_id: int, marker: str):
 
 def register_documents() -> None:
     v.register_document(DOCUMENT_KIND, resolve)
-
-
-def profile(enterprise_id: int) -> PowerProfile | None:
-    return db.session.execute(select(PowerProfile).where(
-        PowerProfile.enterprise_id == enterprise_id)).scalar_one_or_none()

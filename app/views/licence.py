@@ -9,7 +9,7 @@ P16).
   submitter and the submitter's documents.
 - `/power/requests/<id>/tab/<tab>`: the sections, each saved on its own; sub-table rows
   (equity, work and training history, projects) are added, edited and deleted one by one.
-- `/power/requests/<id>/check`: the completeness check by section; `submit` (进入资料提交排队),
+- `/power/requests/<id>/tab/check`: the completeness check by section; `submit` (进入资料提交排队),
   `abandon`, `supply` (容缺 materials after acceptance).
 - `/power/licences/`: licences and their versions, the certificate of each version (PDF with
   a QR code to its verification page); `/api/v1/licence/`.
@@ -31,7 +31,7 @@ from flask_appbuilder.security.decorators import has_access
 from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
-from wtforms import IntegerField, SelectField, StringField, ValidationError
+from wtforms import IntegerField, SelectField, StringField
 from wtforms.validators import InputRequired, NumberRange
 
 from app.errors import DomainError
@@ -67,7 +67,7 @@ from app.models.licence import (
 )
 from app.models.org import Enterprise
 from app.security import PV_LICENCE, PV_LICENCE_REQUEST, PV_POWER_ADMIN
-from app.services import credit, licence_check, licences
+from app.services import credit, licence_check, licences, power_accounts
 from app.services.attachments import AttachmentRejectedError, save_upload
 from app.services.pdf import pdf_response
 from app.views.base import AppModelRestApi, AppModelView, FilterInTenantScope
@@ -84,6 +84,7 @@ from app.views.licence_forms import (
     WorkForm,
     categories_from,
 )
+from app.views.org import validate_uscc
 from app.workflows import engine
 from app.workflows import licence as wf
 
@@ -248,7 +249,7 @@ class LicenceRequestView(AppModelView):
     method_permission_name = {
         "list": "list", "show": "show", "export": "export", "start": "add",
         "tab": "show", "save_tab": "edit", "row_add": "edit", "row_edit": "edit",
-        "row_delete": "edit", "materials": "edit", "check": "show", "submit": "edit",
+        "row_delete": "edit", "materials": "edit", "submit": "edit",
         "staff_add": "edit", "staff_edit": "edit", "staff_delete": "edit",
         "abandon": "delete", "supply": "edit"}
     list_title = _l("Licence applications")
@@ -344,7 +345,8 @@ class LicenceRequestView(AppModelView):
             context.update(form=form, offer=None, licence=req.licence)
         elif tab == "basic":
             context.update(enterprise=req.enterprise,
-                           profile=licences.profile(req.enterprise_id), rows=req.equity,
+                           profile=power_accounts.own_profile(req.enterprise_id),
+                           rows=req.equity,
                            add_form=forms.get("equity") or EquityForm(formdata=None))
         elif tab in ("technical", "safety"):
             person = req.key_person(tab)
@@ -672,12 +674,6 @@ class LicenceRequestView(AppModelView):
         return redirect(url_for(".tab", pk=pk, tab=tab) + "#staff-table")
 
     # ----- check, submit, abandon, supply ----------------------------------------------------
-    @expose("/<int:pk>/check", methods=["GET", "POST"])
-    @has_access
-    def check(self, pk):
-        req = _request_or_404(pk)
-        return redirect(url_for(".tab", pk=req.id, tab="check"))
-
     @expose("/<int:pk>/submit", methods=["POST"])
     @has_access
     def submit(self, pk):
@@ -957,19 +953,6 @@ class LicenceConditionView(AppModelView):
     }
 
 
-def _upper_compact(value):
-    from app.services import cn_codes
-
-    return cn_codes.compact(value) if isinstance(value, str) else value
-
-
-def _valid_uscc(form, field):
-    from app.services import cn_codes
-
-    if not cn_codes.uscc_valid(field.data):
-        raise ValidationError(gettext("Not a valid unified social credit code."))
-
-
 class CreditRecordView(AppModelView):
     """The credit register the default credit provider reads (P6)."""
 
@@ -989,26 +972,11 @@ class CreditRecordView(AppModelView):
     export_title = "credit-register"
     export_formatters = {"rating_label": str}
     add_form_extra_fields = edit_form_extra_fields = {
-        "uscc": StringField(_l("Unified social credit code"), filters=[_upper_compact],
-                            validators=[InputRequired(), _valid_uscc]),
+        "uscc": StringField(_l("Unified social credit code"),
+                            validators=[InputRequired(), validate_uscc]),
         "rating": SelectField(_l("Credit rating"), choices=list(CREDIT_RATINGS.items()),
                               validators=[InputRequired()]),
     }
-
-    def _check(self, item):
-        from app.services import cn_codes
-
-        item.uscc = cn_codes.compact(item.uscc)
-        if not cn_codes.uscc_valid(item.uscc):
-            raise wf.LicenceRequestError(gettext("Not a valid unified social credit code."))
-        if item.rating not in CREDIT_RATINGS:
-            raise wf.LicenceRequestError(gettext("Choose a credit rating."))
-
-    def pre_add(self, item):
-        self._check(item)
-
-    def pre_update(self, item):
-        self._check(item)
 
 
 __all__ = ["CreditRecordView", "LicenceApi", "LicenceConditionView", "LicenceRequestView",
